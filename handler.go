@@ -1,0 +1,107 @@
+package bluegreen
+
+import (
+	"context"
+
+	"github.com/coredns/coredns/plugin"
+	"github.com/coredns/coredns/plugin/metrics"
+	"github.com/coredns/coredns/plugin/pkg/dnsutil"
+	"github.com/coredns/coredns/request"
+	"github.com/miekg/dns"
+)
+
+// ServeDNS implements plugin.Handler. It answers from the current snapshot
+// and never waits on etcd.
+func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg) (int, error) {
+	state := request.Request{W: w, Req: r}
+	qname := state.Name()
+	zone := plugin.Zones(bg.Zones).Matches(qname)
+	if zone == "" || state.QClass() != dns.ClassINET {
+		return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
+	}
+
+	snap := bg.snap.Load()
+	if snap == nil { // etcd has not been listed yet: no answer is better than a wrong one
+		if bg.Fall.Through(qname) {
+			return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
+		}
+		return dns.RcodeServerFailure, nil
+	}
+	e, v := snap.lookup(qname)
+	if e == nil && bg.Fall.Through(qname) {
+		return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
+	}
+
+	m := new(dns.Msg)
+	m.SetReply(r)
+	m.Authoritative = true
+	switch {
+	case e == nil && qname == zone:
+		if state.QType() == dns.TypeSOA {
+			m.Answer = []dns.RR{bg.soa(zone, snap.rev)}
+		}
+	case e == nil:
+		m.Rcode = dns.RcodeNameError
+	case v == viewState:
+		if state.QType() == dns.TypeTXT || state.QType() == dns.TypeANY {
+			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.txt}}
+		}
+	default:
+		c := e.active
+		switch v {
+		case viewBlue:
+			c = blue
+		case viewGreen:
+			c = green
+		}
+		m.Answer = answer(state.QName(), state.QType(), e.targets[c], e.ttl)
+		if e.targets[c].set() {
+			answersTotal.WithLabelValues(metrics.WithServer(ctx), c.String()).Inc()
+		}
+	}
+	if len(m.Answer) == 0 {
+		m.Ns = []dns.RR{bg.soa(zone, snap.rev)}
+	}
+	w.WriteMsg(m)
+	return dns.RcodeSuccess, nil
+}
+
+// answer is what target t gives for a query of qtype: a CNAME for any type
+// when t is a hostname, else t's addresses of the asked family.
+func answer(qname string, qtype uint16, t target, ttl uint32) []dns.RR {
+	if t.cname != "" {
+		return []dns.RR{&dns.CNAME{Hdr: header(qname, dns.TypeCNAME, ttl), Target: t.cname}}
+	}
+	var rrs []dns.RR
+	if qtype == dns.TypeA || qtype == dns.TypeANY {
+		for _, ip := range t.a {
+			rrs = append(rrs, &dns.A{Hdr: header(qname, dns.TypeA, ttl), A: ip})
+		}
+	}
+	if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
+		for _, ip := range t.aaaa {
+			rrs = append(rrs, &dns.AAAA{Hdr: header(qname, dns.TypeAAAA, ttl), AAAA: ip})
+		}
+	}
+	return rrs
+}
+
+func header(name string, rrtype uint16, ttl uint32) dns.RR_Header {
+	return dns.RR_Header{Name: name, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl}
+}
+
+// soa is the zone's synthesized SOA for negative answers. Its TTL and minimum
+// are the default TTL, so resolvers never cache a miss longer than a hit; its
+// serial follows the etcd revision.
+func (bg *BlueGreen) soa(zone string, rev int64) *dns.SOA {
+	return &dns.SOA{
+		Hdr:     header(zone, dns.TypeSOA, bg.ttl),
+		Ns:      dnsutil.Join("ns.dns", zone),
+		Mbox:    dnsutil.Join("hostmaster", zone),
+		Serial:  uint32(rev),
+		Refresh: 7200,
+		Retry:   1800,
+		Expire:  86400,
+		Minttl:  bg.ttl,
+	}
+}

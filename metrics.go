@@ -1,0 +1,51 @@
+package bluegreen
+
+import (
+	"github.com/coredns/coredns/plugin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	answersTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "answers_total",
+		Help:      "Answers for managed names (and their blue. and green. previews), by the colour answered.",
+	}, []string{"server", "colour"})
+
+	namesManaged = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "names",
+		Help:      "Names being answered.",
+	})
+
+	switchesTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "switches_total",
+		Help:      "Changes of a name's answered colour.",
+	})
+
+	revision = promauto.NewGauge(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "revision",
+		Help:      "The etcd revision of the data being answered.",
+	})
+
+	invalidValuesTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "invalid_values_total",
+		Help:      "etcd keys or values ignored because they do not parse or do not fit, once per key and revision.",
+	})
+
+	watchRestartsTotal = promauto.NewCounter(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "watch_restarts_total",
+		Help:      "Times the etcd watch was started again after it ended with an error.",
+	})
+)

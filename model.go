@@ -1,0 +1,188 @@
+package bluegreen
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/coredns/coredns/plugin"
+)
+
+// model is the watcher's own view of the prefix: every name's keys as etcd
+// holds them, with the last value of each that parsed. Only the watcher
+// goroutine uses it; what it publishes are immutable entries built from it.
+type model struct {
+	prefix string
+	zones  []string
+	ttl    uint32 // the Corefile's default
+	names  map[string]*nameKeys
+
+	// reported holds the keys being ignored, with the revision already
+	// logged, so that each problem is logged and counted once.
+	reported map[string]int64
+}
+
+func newModel(prefix string, zones []string, ttl uint32) *model {
+	return &model{prefix: prefix, zones: zones, ttl: ttl, names: map[string]*nameKeys{}, reported: map[string]int64{}}
+}
+
+// fresh returns an empty model with m's settings, for a new list; what was
+// reported stays reported.
+func (m *model) fresh() *model {
+	f := newModel(m.prefix, m.zones, m.ttl)
+	f.reported = m.reported
+	return f
+}
+
+// ignore logs and counts a problem with key at revision rev, once.
+func (m *model) ignore(key string, rev int64, err error) {
+	if m.reported[key] == rev {
+		return
+	}
+	m.reported[key] = rev
+	invalidValuesTotal.Inc()
+	log.Warningf("ignoring %v (revision %d)", err, rev)
+}
+
+// nameKeys is one name's keys. Each field keeps the last value that parsed,
+// so a bad put leaves the name answering what it answered before.
+type nameKeys struct {
+	rev     int64         // newest revision that changed one of the keys
+	active  field[colour] // the colour the active key asks for
+	targets [2]field[target]
+	ttl     field[uint32]
+
+	// served is the colour answered; it lags active while active names a
+	// colour that has no target.
+	served        colour
+	serves        bool
+	activeProblem string
+}
+
+type field[T any] struct {
+	ok      bool // value holds the last value that parsed
+	value   T
+	rev     int64  // the key's mod revision
+	problem string // why the key's current value is ignored, if it is
+}
+
+// put records a put of the field's key at revision rev, keeping the last
+// good value when the new one does not parse.
+func (f *field[T]) put(name, value string, rev int64, parse func(string) (T, error)) error {
+	f.rev = rev
+	v, err := parse(value)
+	if err != nil {
+		f.problem = name + ": " + err.Error()
+		return err
+	}
+	f.ok, f.value, f.problem = true, v, ""
+	return nil
+}
+
+// put applies a put of key at revision rev and returns the name the key
+// belongs to, or "" when the key is ignored.
+func (m *model) put(key, value string, rev int64) string {
+	name, f, err := m.split(key)
+	if err != nil {
+		m.ignore(key, rev, err)
+		return ""
+	}
+	n := m.names[name]
+	if n == nil {
+		n = &nameKeys{}
+		m.names[name] = n
+	}
+	n.rev = max(n.rev, rev)
+	value = strings.TrimSpace(value)
+	switch f {
+	case fieldActive:
+		err = n.active.put(f, value, rev, parseColour)
+	case fieldTTL:
+		err = n.ttl.put(f, value, rev, parseTTL)
+	default:
+		c, _ := parseColour(f)
+		err = n.targets[c].put(f, value, rev, parseTarget)
+	}
+	if err != nil {
+		m.ignore(key, rev, fmt.Errorf("key %q: %w", key, err))
+	} else {
+		delete(m.reported, key)
+	}
+	return name
+}
+
+// del applies a delete of key and returns the name it belonged to.
+func (m *model) del(key string, rev int64) string {
+	delete(m.reported, key)
+	name, f, err := m.split(key)
+	if err != nil {
+		return ""
+	}
+	n := m.names[name]
+	if n == nil {
+		return ""
+	}
+	n.rev = max(n.rev, rev)
+	switch f {
+	case fieldActive:
+		n.active = field[colour]{}
+	case fieldTTL:
+		n.ttl = field[uint32]{}
+	default:
+		c, _ := parseColour(f)
+		n.targets[c] = field[target]{}
+	}
+	if n.active.rev == 0 && n.ttl.rev == 0 && n.targets[blue].rev == 0 && n.targets[green].rev == 0 {
+		delete(m.names, name)
+	}
+	return name
+}
+
+func (m *model) split(key string) (name, field string, err error) {
+	name, field, err = splitKey(m.prefix, key)
+	if err == nil && plugin.Zones(m.zones).Matches(name) == "" {
+		err = fmt.Errorf("key %q: %s is outside the zones %s", key, name, strings.Join(m.zones, " "))
+	}
+	return name, field, err
+}
+
+// entry resolves the name's colour and builds what the handler answers; nil
+// when the name is not served: it needs an active key naming a colour whose
+// target is set.
+func (m *model) entry(name string) *entry {
+	n := m.names[name]
+	if n == nil {
+		return nil
+	}
+	n.activeProblem = ""
+	switch {
+	case !n.active.ok:
+		n.serves = false
+	case n.targets[n.active.value].ok:
+		n.served, n.serves = n.active.value, true
+	default:
+		n.activeProblem = fmt.Sprintf("active: %s has no target", n.active.value)
+		n.serves = n.serves && n.targets[n.served].ok
+		key := m.prefix + strings.TrimSuffix(name, ".") + "/" + fieldActive
+		m.ignore(key, n.active.rev, fmt.Errorf("key %q: %s has no target", key, n.active.value))
+	}
+	if !n.serves {
+		return nil
+	}
+	e := &entry{active: n.served, ttl: m.ttl}
+	if n.ttl.ok {
+		e.ttl = n.ttl.value
+	}
+	for _, c := range colours {
+		if n.targets[c].ok {
+			e.targets[c] = n.targets[c].value
+		}
+	}
+	var problems []string
+	for _, p := range []string{n.active.problem, n.activeProblem, n.targets[blue].problem, n.targets[green].problem, n.ttl.problem} {
+		if p != "" {
+			problems = append(problems, p)
+		}
+	}
+	e.txt = stateTXT(e, n.rev, problems)
+	return e
+}

@@ -1,0 +1,145 @@
+package bluegreen
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+const app = "app.example.org."
+
+func testModel() *model { return newModel("/bluegreen/", []string{"example.org."}, 30) }
+
+// put applies puts of "field=value" pairs for app, one revision each.
+func put(m *model, rev int64, pairs ...string) {
+	for _, p := range pairs {
+		f, v, _ := strings.Cut(p, "=")
+		m.put("/bluegreen/app.example.org/"+f, v, rev)
+		rev++
+	}
+}
+
+func TestModelServesOnceActiveHasTarget(t *testing.T) {
+	m := testModel()
+	put(m, 2, "active=green", "blue=10.0.1.1")
+	if e := m.entry(app); e != nil {
+		t.Fatalf("served with active=green and no green target: %+v", e)
+	}
+	put(m, 4, "green=app-v2.example.net")
+	e := m.entry(app)
+	if e == nil || e.active != green || e.targets[green].cname != "app-v2.example.net." || e.ttl != 30 {
+		t.Fatalf("entry = %+v, want green, CNAME app-v2.example.net., ttl 30", e)
+	}
+	put(m, 5, "ttl=5")
+	if e := m.entry(app); e.ttl != 5 {
+		t.Errorf("ttl = %d after ttl=5", e.ttl)
+	}
+	m.del("/bluegreen/app.example.org/ttl", 6)
+	if e := m.entry(app); e.ttl != 30 {
+		t.Errorf("ttl = %d after deleting the ttl key, want the default 30", e.ttl)
+	}
+}
+
+func TestModelKeepsLastGoodValue(t *testing.T) {
+	m := testModel()
+	put(m, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1", "ttl=60")
+	before := testutil.ToFloat64(invalidValuesTotal)
+
+	put(m, 10, "active=purple", "blue=10.0.1.999", "ttl=soon")
+	e := m.entry(app)
+	if e == nil || e.active != blue || e.targets[blue].raw != "10.0.1.1" || e.ttl != 60 {
+		t.Fatalf("entry = %+v, want the last good state (blue 10.0.1.1, ttl 60)", e)
+	}
+	for _, want := range []string{`stale=active: "purple" is not a colour`, `stale=blue: "10.0.1.999"`, `stale=ttl: "soon"`} {
+		if !slices.ContainsFunc(e.txt, func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("TXT state %q lacks %q", e.txt, want)
+		}
+	}
+	if got := testutil.ToFloat64(invalidValuesTotal) - before; got != 3 {
+		t.Errorf("invalid values counted %v times, want 3", got)
+	}
+
+	// Building the entry again, as a later event does, counts nothing more.
+	m.entry(app)
+	if got := testutil.ToFloat64(invalidValuesTotal) - before; got != 3 {
+		t.Errorf("invalid values counted %v times after a rebuild, want still 3", got)
+	}
+
+	put(m, 20, "active=green")
+	if e := m.entry(app); e.active != green || slices.ContainsFunc(e.txt, func(s string) bool { return strings.HasPrefix(s, "stale=active") }) {
+		t.Errorf("a good active value after a bad one: entry %+v", e)
+	}
+}
+
+func TestModelActiveWithoutTargetKeepsServedColour(t *testing.T) {
+	m := testModel()
+	put(m, 2, "active=blue", "blue=10.0.1.1")
+	m.entry(app)
+	put(m, 4, "active=green")
+	e := m.entry(app)
+	if e == nil || e.active != blue {
+		t.Fatalf("entry = %+v, want blue kept while green has no target", e)
+	}
+	if !slices.Contains(e.txt, "stale=active: green has no target") {
+		t.Errorf("TXT state %q does not say why", e.txt)
+	}
+	put(m, 5, "green=10.0.2.1")
+	if e := m.entry(app); e.active != green {
+		t.Errorf("active = %v once green has a target, want green", e.active)
+	}
+}
+
+func TestModelDeletes(t *testing.T) {
+	m := testModel()
+	put(m, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1")
+	m.del("/bluegreen/app.example.org/green", 5)
+	e := m.entry(app)
+	if e == nil || e.targets[green].set() {
+		t.Fatalf("after deleting green: entry %+v, want served with green unset", e)
+	}
+	m.del("/bluegreen/app.example.org/active", 6)
+	if e := m.entry(app); e != nil {
+		t.Errorf("served after its active key was deleted: %+v", e)
+	}
+	m.del("/bluegreen/app.example.org/blue", 7)
+	if len(m.names) != 0 {
+		t.Errorf("model still holds %d names after every key was deleted", len(m.names))
+	}
+}
+
+func TestModelIgnoresKeysOutsideLayoutOrZones(t *testing.T) {
+	m := testModel()
+	before := testutil.ToFloat64(invalidValuesTotal)
+	for _, key := range []string{
+		"/bluegreen/app.example.net/active",  // outside the zone
+		"/bluegreen/app.example.org/weight",  // unknown field
+		"/bluegreen/app.example.org",         // no field
+		"/bluegreen/APP.example.org/active",  // not lowercase
+		"/bluegreen/app.example.org./active", // trailing dot
+	} {
+		if name := m.put(key, "blue", 3); name != "" {
+			t.Errorf("put(%q) touched %q, want ignored", key, name)
+		}
+	}
+	if got := testutil.ToFloat64(invalidValuesTotal) - before; got != 5 {
+		t.Errorf("counted %v ignored keys, want 5", got)
+	}
+	if len(m.names) != 0 {
+		t.Errorf("model holds %d names, want none", len(m.names))
+	}
+}
+
+func TestStateTXT(t *testing.T) {
+	m := testModel()
+	put(m, 41, "active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net")
+	want := []string{"active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net", "ttl=30", "revision=43"}
+	if e := m.entry(app); !slices.Equal(e.txt, want) {
+		t.Errorf("TXT = %q, want %q", e.txt, want)
+	}
+	long := splitTXT([]string{strings.Repeat("x", 600)})
+	if len(long) != 3 || len(long[0]) != 255 || len(long[2]) != 90 {
+		t.Errorf("splitTXT of 600 octets gave pieces of %d", len(long))
+	}
+}

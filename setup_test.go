@@ -1,0 +1,81 @@
+package bluegreen
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/coredns/caddy"
+)
+
+func TestParse(t *testing.T) {
+	c := caddy.NewTestController("dns", `bluegreen example.org example.net {
+		endpoint http://10.0.0.1:2379 http://10.0.0.2:2379
+		prefix /releases
+		ttl 5
+		credentials coredns s3cret
+		fallthrough example.net
+	}`)
+	bg, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bg.Zones, []string{"example.org.", "example.net."}) {
+		t.Errorf("zones %v", bg.Zones)
+	}
+	if !slices.Equal(bg.etcd.Endpoints, []string{"http://10.0.0.1:2379", "http://10.0.0.2:2379"}) {
+		t.Errorf("endpoints %v", bg.etcd.Endpoints)
+	}
+	if bg.prefix != "/releases/" || bg.ttl != 5 || bg.etcd.Username != "coredns" || bg.etcd.Password != "s3cret" {
+		t.Errorf("prefix %q, ttl %d, user %q, password %q", bg.prefix, bg.ttl, bg.etcd.Username, bg.etcd.Password)
+	}
+	if !bg.Fall.Through("a.example.net.") || bg.Fall.Through("a.example.org.") {
+		t.Errorf("fallthrough %v", bg.Fall)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c := caddy.NewTestController("dns", "bluegreen")
+	c.ServerBlockKeys = []string{"example.org:53"}
+	bg, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(bg.Zones, []string{"example.org."}) || !slices.Equal(bg.etcd.Endpoints, []string{"http://localhost:2379"}) ||
+		bg.prefix != "/bluegreen/" || bg.ttl != 30 || bg.etcd.TLS != nil || bg.Fall.Through("a.example.org.") {
+		t.Errorf("defaults: zones %v, endpoints %v, prefix %q, ttl %d, tls %v, fall %v", bg.Zones, bg.etcd.Endpoints, bg.prefix, bg.ttl, bg.etcd.TLS, bg.Fall)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct{ corefile, want string }{
+		{"bluegreen {\n colour blue\n}", `Testfile:2 - Error during parsing: unknown property "colour"`},
+		{"bluegreen {\n endpoint\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"bluegreen {\n endpoint localhost:2379\n}", `Testfile:2 - Error during parsing: endpoint "localhost:2379" is not an http:// or https:// URL`},
+		{"bluegreen {\n endpoint http://\n}", `Testfile:2 - Error during parsing: endpoint "http://"`},
+		{"bluegreen {\n prefix\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"bluegreen {\n prefix /a /b\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"bluegreen {\n\n ttl 30s\n}", `Testfile:3 - Error during parsing: ttl: "30s" is not a TTL`},
+		{"bluegreen {\n ttl -1\n}", `Testfile:2 - Error during parsing: ttl: "-1" is not a TTL`},
+		{"bluegreen {\n ttl 30 60\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"bluegreen {\n credentials coredns\n}", "Testfile:2 - Error during parsing: credentials takes 2 arguments"},
+		{"bluegreen {\n tls a b c d\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"bluegreen {\n tls /no/such/cert.pem /no/such/key.pem\n}", "Testfile:2 - Error during parsing: tls: "},
+		{"bluegreen {\n endpoint https://etcd:2379\n tls\n endpoint http://etcd:2379\n}", "Testfile:4 - Error during parsing: tls needs https:// endpoints, but endpoint http://etcd:2379 is http://"},
+		{"bluegreen {\n tls\n}", "Testfile:2 - Error during parsing: tls needs https:// endpoints, but endpoint http://localhost:2379"},
+		{"bluegreen\nbluegreen", "this plugin can only be used once per Server Block"},
+	}
+	for _, tc := range tests {
+		_, err := parse(caddy.NewTestController("dns", tc.corefile))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: error %v, want one containing %q", tc.corefile, err, tc.want)
+		}
+	}
+}
+
+func TestParseKeepsPasswordOutOfErrors(t *testing.T) {
+	_, err := parse(caddy.NewTestController("dns", "bluegreen {\n credentials coredns s3cret extra\n}"))
+	if err == nil || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error %v: want an error that does not show the password", err)
+	}
+}

@@ -1,0 +1,53 @@
+package bluegreen
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestSnapshotWithLeavesOldAlone(t *testing.T) {
+	changes := map[string]*entry{}
+	for i := range 1000 {
+		changes[fmt.Sprintf("n%d.example.org.", i)] = &entry{active: blue}
+	}
+	old := (&snapshot{}).with(1, changes)
+	next := old.with(2, map[string]*entry{
+		"n1.example.org.":    {active: green},
+		"n2.example.org.":    nil,
+		"new.example.org.":   {active: green},
+		"absent.example.org": nil,
+	})
+	if old.names != 1000 || next.names != 1000 || old.rev != 1 || next.rev != 2 {
+		t.Fatalf("names %d -> %d, revisions %d -> %d; want 1000 -> 1000, 1 -> 2", old.names, next.names, old.rev, next.rev)
+	}
+	if old.get("n1.example.org.").active != blue || old.get("n2.example.org.") == nil || old.get("new.example.org.") != nil {
+		t.Error("the old snapshot changed")
+	}
+	if next.get("n1.example.org.").active != green || next.get("n2.example.org.") != nil || next.get("new.example.org.") == nil {
+		t.Error("the new snapshot lacks the changes")
+	}
+	if next.get("n3.example.org.") != old.get("n3.example.org.") {
+		t.Error("an unchanged name was copied")
+	}
+}
+
+func TestSnapshotLookup(t *testing.T) {
+	e := &entry{}
+	s := (&snapshot{}).with(1, map[string]*entry{"app.example.org.": e, "blue.example.org.": e})
+	for qname, want := range map[string]view{
+		"app.example.org.":            viewActive,
+		"blue.app.example.org.":       viewBlue,
+		"green.app.example.org.":      viewGreen,
+		"_bluegreen.app.example.org.": viewState,
+		"blue.example.org.":           viewActive, // a managed name wins over a preview
+	} {
+		if got, v := s.lookup(qname); got != e || v != want {
+			t.Errorf("lookup(%q) = %v, %d; want the entry, view %d", qname, got, v, want)
+		}
+	}
+	for _, qname := range []string{"red.app.example.org.", "x.blue.app.example.org.", "example.org.", "."} {
+		if got, _ := s.lookup(qname); got != nil {
+			t.Errorf("lookup(%q) found an entry", qname)
+		}
+	}
+}

@@ -1,0 +1,239 @@
+package bluegreen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+const (
+	// listPage bounds one range request of the initial list, so that a large
+	// prefix never makes one huge response.
+	listPage = 10000
+	// requestTimeout bounds one etcd request (a list page, a login).
+	requestTimeout = 10 * time.Second
+	// retryMax caps the wait between attempts while etcd cannot be reached.
+	retryMax = 5 * time.Second
+)
+
+// watcher keeps the plugin's snapshot current. It lists the prefix once,
+// watches it from the next revision, and publishes a new snapshot for each
+// revision it applies. If the revision to resume from was compacted away it
+// lists again.
+type watcher struct {
+	config clientv3.Config
+	model  *model
+	snap   *atomic.Pointer[snapshot]
+	synced chan struct{} // closed once the first list is published
+}
+
+func (w *watcher) run(ctx context.Context) {
+	client, err := w.connect(ctx)
+	if err != nil {
+		return // stopped before etcd answered
+	}
+	defer client.Close()
+
+	var rev int64 // last applied revision; 0 until a list succeeds
+	wait := newRetry()
+	for {
+		if rev == 0 {
+			if rev, err = w.list(ctx, client); err != nil {
+				log.Errorf("%v; retrying", err)
+				if !wait.sleep(ctx) {
+					return
+				}
+				continue
+			}
+			wait.reset()
+		}
+		rev, err = w.watch(ctx, client, rev)
+		if ctx.Err() != nil {
+			return
+		}
+		watchRestartsTotal.Inc()
+		if errors.Is(err, rpctypes.ErrCompacted) {
+			log.Warningf("watch of %s: revision %d was compacted; listing again", w.model.prefix, rev+1)
+			rev = 0
+			continue
+		}
+		log.Warningf("watch of %s ended: %v; resuming from revision %d", w.model.prefix, err, rev+1)
+		if !wait.sleep(ctx) {
+			return
+		}
+	}
+}
+
+// connect makes the etcd client, retrying while etcd refuses a login.
+func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
+	wait := newRetry()
+	for {
+		cfg := w.config
+		cfg.Context = ctx
+		client, err := clientv3.New(cfg)
+		if err == nil {
+			return client, nil
+		}
+		log.Errorf("connecting to etcd at %v: %v; retrying", cfg.Endpoints, err)
+		if !wait.sleep(ctx) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// list reads the whole prefix at one revision, in pages, and publishes it as
+// a new snapshot in one step. It returns the revision it read.
+func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, error) {
+	m := w.model.fresh()
+	var rev int64
+	key, end := w.model.prefix, clientv3.GetPrefixRangeEnd(w.model.prefix)
+	for {
+		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
+		if rev != 0 {
+			opts = append(opts, clientv3.WithRev(rev))
+		}
+		rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		resp, err := client.Get(rctx, key, opts...)
+		cancel()
+		if err != nil {
+			return 0, fmt.Errorf("listing %s: %w", w.model.prefix, err)
+		}
+		if rev == 0 {
+			rev = resp.Header.Revision
+		}
+		for _, kv := range resp.Kvs {
+			m.put(string(kv.Key), string(kv.Value), kv.ModRevision)
+		}
+		if !resp.More || len(resp.Kvs) == 0 {
+			break
+		}
+		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
+	}
+
+	old := w.current()
+	changes := make(map[string]*entry, len(m.names))
+	for _, shard := range old.shards {
+		for name := range shard {
+			changes[name] = nil
+		}
+	}
+	for name, n := range m.names {
+		// A name keeps answering the colour it answered while its active
+		// key names a colour without a target, across lists too.
+		if e := old.get(name); e != nil {
+			n.served, n.serves = e.active, true
+		}
+		changes[name] = m.entry(name)
+	}
+	w.model = m
+	if first := w.publish(old, rev, changes); first {
+		log.Infof("synced %d names under %s at revision %d", w.current().names, m.prefix, rev)
+		close(w.synced)
+	}
+	return rev, nil
+}
+
+// watch applies changes from revision rev+1 on until the watch ends, and
+// returns the last revision applied.
+func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64) (int64, error) {
+	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer cancel()
+	ch := client.Watch(wctx, w.model.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	for resp := range ch {
+		if err := resp.Err(); err != nil {
+			return rev, err
+		}
+		if resp.IsProgressNotify() {
+			rev = max(rev, resp.Header.Revision)
+			continue
+		}
+		rev = max(rev, w.apply(resp.Events))
+	}
+	return rev, errors.New("watch channel closed")
+}
+
+// apply publishes one watch response's events as one snapshot. etcd never
+// splits a revision across responses, so a transaction shows up whole.
+func (w *watcher) apply(events []*clientv3.Event) int64 {
+	var rev int64
+	touched := map[string]bool{}
+	for _, ev := range events {
+		key := string(ev.Kv.Key)
+		rev = max(rev, ev.Kv.ModRevision)
+		var name string
+		switch ev.Type {
+		case mvccpb.PUT:
+			name = w.model.put(key, string(ev.Kv.Value), ev.Kv.ModRevision)
+		case mvccpb.DELETE:
+			name = w.model.del(key, ev.Kv.ModRevision)
+		}
+		if name != "" {
+			touched[name] = true
+		}
+	}
+	changes := make(map[string]*entry, len(touched))
+	for name := range touched {
+		changes[name] = w.model.entry(name)
+	}
+	w.publish(w.current(), rev, changes)
+	return rev
+}
+
+// publish swaps in old with changes applied, and logs what changed. It
+// reports whether this was the first snapshot.
+func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) (first bool) {
+	first = w.snap.Swap(old.with(rev, changes)) == nil
+	namesManaged.Set(float64(w.current().names))
+	revision.Set(float64(rev))
+	if first {
+		return true // the caller logs a summary instead of every name
+	}
+	for name, e := range changes {
+		was := old.get(name)
+		name = name[:len(name)-1]
+		switch {
+		case was == nil && e != nil:
+			log.Infof("%s: now served, %s (revision %d)", name, e.active, rev)
+		case was != nil && e == nil:
+			log.Infof("%s: no longer served (revision %d)", name, rev)
+		case was != nil && was.active != e.active:
+			log.Infof("%s: %s -> %s (revision %d)", name, was.active, e.active, rev)
+			switchesTotal.Inc()
+		}
+	}
+	return false
+}
+
+// current is the published snapshot, or an empty one before the first list.
+func (w *watcher) current() *snapshot {
+	if s := w.snap.Load(); s != nil {
+		return s
+	}
+	return &snapshot{}
+}
+
+// retry waits between attempts, doubling from 100ms up to retryMax.
+type retry struct{ d time.Duration }
+
+func newRetry() *retry { return &retry{d: 100 * time.Millisecond} }
+
+func (r *retry) reset() { r.d = 100 * time.Millisecond }
+
+// sleep waits, and reports false if ctx ended first.
+func (r *retry) sleep(ctx context.Context) bool {
+	t := time.NewTimer(r.d)
+	defer t.Stop()
+	r.d = min(2*r.d, retryMax)
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
