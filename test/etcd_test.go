@@ -1,0 +1,84 @@
+package test
+
+import (
+	"context"
+	"net/url"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// etcdServer is a real, embedded, single-member etcd on a loopback port.
+type etcdServer struct {
+	*embed.Etcd
+	endpoint string
+	client   *clientv3.Client
+}
+
+// startEtcd starts an etcd server on a free port for the test and stops it
+// at cleanup.
+func startEtcd(t *testing.T) *etcdServer { return startEtcdAt(t, "127.0.0.1:0") }
+
+// startEtcdAt starts an etcd server whose clients connect to addr.
+func startEtcdAt(t *testing.T, addr string) *etcdServer {
+	t.Helper()
+	cfg := embed.NewConfig()
+	cfg.Dir = t.TempDir()
+	cfg.LogLevel = "error"
+	client := url.URL{Scheme: "http", Host: addr}
+	peer := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
+	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
+
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatalf("starting etcd: %v", err)
+	}
+	t.Cleanup(e.Close)
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		t.Fatal("etcd did not become ready within 30s")
+	}
+	s := &etcdServer{Etcd: e, endpoint: "http://" + e.Clients[0].Addr().String()}
+	s.client, err = clientv3.New(clientv3.Config{Endpoints: []string{s.endpoint}, DialTimeout: 5 * time.Second})
+	if err != nil {
+		t.Fatalf("etcd client: %v", err)
+	}
+	t.Cleanup(func() { s.client.Close() })
+	return s
+}
+
+// put writes key=value and returns the revision etcd committed it at.
+func (s *etcdServer) put(t *testing.T, key, value string) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := s.client.Put(ctx, key, value)
+	if err != nil {
+		t.Fatalf("put %s=%s: %v", key, value, err)
+	}
+	return resp.Header.Revision
+}
+
+func (s *etcdServer) del(t *testing.T, key string, opts ...clientv3.OpOption) int64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := s.client.Delete(ctx, key, opts...)
+	if err != nil {
+		t.Fatalf("delete %s: %v", key, err)
+	}
+	return resp.Header.Revision
+}
+
+// putName writes the keys of one name under /bluegreen/.
+func (s *etcdServer) putName(t *testing.T, name, active, blue, green string) {
+	t.Helper()
+	s.put(t, "/bluegreen/"+name+"/blue", blue)
+	s.put(t, "/bluegreen/"+name+"/green", green)
+	s.put(t, "/bluegreen/"+name+"/active", active)
+}

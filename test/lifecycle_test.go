@@ -1,0 +1,141 @@
+package test
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	ctest "github.com/coredns/coredns/test"
+	"github.com/miekg/dns"
+)
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+func TestReadyAfterFirstSync(t *testing.T) {
+	etcdAddr, readyAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	_, udp, _ := startCoreDNS(t, corefile("http://"+etcdAddr, "", "ready "+readyAddr))
+
+	ready := func() (int, string) {
+		resp, err := http.Get("http://" + readyAddr + "/ready")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := ready(); code != http.StatusServiceUnavailable || !strings.Contains(body, "bluegreen") {
+		t.Errorf("ready before etcd is up: %d %q, want 503 naming bluegreen", code, body)
+	}
+	if m := query(t, "udp", udp, "app.example.org", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("before the first sync: %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+
+	etcd := startEtcdAt(t, etcdAddr)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	took := waitFor(t, "ready once etcd is up", 30*time.Second, func() bool { code, _ := ready(); return code == http.StatusOK })
+	t.Logf("ready %v after etcd started", took)
+	waitFor(t, "the answer once etcd is up", 10*time.Second, func() bool {
+		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.1.100"})
+	})
+}
+
+func TestReloadLeavesNothingBehind(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	cf := corefile(etcd.endpoint, "")
+	inst, udp, _, err := ctest.CoreDNSServerAndPorts(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { stopCoreDNS(inst) }()
+	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.1.100"}) {
+		t.Fatalf("after the first load: %v", got)
+	}
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(etcd.endpoint, "http://"))
+	goroutines, conns := clientGoroutines(), etcdConns(t, port)
+
+	const reloads = 20
+	for i := range reloads {
+		if inst, err = inst.Restart(ctest.NewInput(cf)); err != nil {
+			t.Fatalf("reload %d: %v", i+1, err)
+		}
+		// The new instance answers at once: it listed etcd before taking over.
+		if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.1.100"}) {
+			t.Fatalf("right after reload %d: %v", i+1, got)
+		}
+	}
+	etcd.put(t, "/bluegreen/app.example.org/active", "green")
+	waitFor(t, "a flip after the reloads", 10*time.Second, func() bool {
+		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
+	})
+
+	waitFor(t, fmt.Sprintf("plugin and etcd client goroutines back to %d and etcd connections to %d", goroutines, conns), 10*time.Second, func() bool {
+		return clientGoroutines() == goroutines && etcdConns(t, port) == conns
+	})
+	t.Logf("after %d reloads: %d plugin and etcd client goroutines, %d etcd connections, as after the first load", reloads, goroutines, conns)
+}
+
+// clientGoroutines counts the goroutines of the plugin and of etcd clients
+// (the test's own and the plugin's), gRPC client transports included. The
+// process's total also counts the servers' passing goroutines, which come
+// and go whatever the plugin does.
+func clientGoroutines() int {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	count := 0
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "github.com/bluegreen-dns/bluegreen.") ||
+			strings.Contains(g, "go.etcd.io/etcd/client/v3") ||
+			strings.Contains(g, "grpc/internal/transport.(*http2Client)") {
+			count++
+		}
+	}
+	return count
+}
+
+// etcdConns counts this machine's established TCP connections to the etcd
+// client port: one per etcd client.
+func etcdConns(t *testing.T, port string) int {
+	t.Helper()
+	p, _ := strconv.Atoi(port)
+	remote := fmt.Sprintf(":%04X", p)
+	n := 0
+	for _, file := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) > 3 && strings.HasSuffix(f[2], remote) && f[3] == "01" { // 01: ESTABLISHED
+				n++
+			}
+		}
+	}
+	return n
+}
