@@ -133,7 +133,7 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 	}
 	w.model = m
 	if first := w.publish(old, rev, changes); first {
-		log.Infof("synced %d names under %s at revision %d", w.current().names, m.prefix, rev)
+		log.Infof("synced %s at revision %d: %d names served", m.prefix, rev, w.current().names)
 		close(w.synced)
 	}
 	return rev, nil

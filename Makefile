@@ -1,0 +1,25 @@
+# bluegreen: see README.md, section Development.
+GO ?= go
+
+.PHONY: build test run clean
+
+# The binary: CoreDNS with every in-tree plugin plus bluegreen.
+build:
+	$(GO) build -o bin/coredns ./cmd/coredns
+
+# Every test, with the race detector. The root module's tests are the
+# plugin's unit tests; test/ is its own module with the server-level tests
+# against a real embedded etcd. cmd/coredns is left to make build, so that
+# the tests compile only what they use.
+test:
+	$(GO) vet .
+	$(GO) test -race -count=1 .
+	cd test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# A development etcd and CoreDNS on 127.0.0.1:1053; it prints what to try.
+run: build
+	cd test && $(GO) build -o ../bin/bgdev ./cmd/bgdev
+	bin/bgdev run -coredns bin/coredns -conf example/Corefile
+
+clean:
+	rm -rf bin
