@@ -14,12 +14,15 @@ var (
 		Help:      "Answers for managed names (and their blue. and green. previews), by the colour answered.",
 	}, []string{"server", "colour"})
 
-	namesManaged = promauto.NewGauge(prometheus.GaugeOpts{
+	// The gauges describe one watcher each, so they are labelled with its
+	// prefix: server blocks with different prefixes do not overwrite
+	// each other.
+	namesManaged = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "names",
-		Help:      "Names being answered.",
-	})
+		Help:      "Names being answered, by etcd prefix.",
+	}, []string{"prefix"})
 
 	switchesTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
@@ -28,12 +31,12 @@ var (
 		Help:      "Changes of a name's answered colour.",
 	})
 
-	revision = promauto.NewGauge(prometheus.GaugeOpts{
+	revision = promauto.NewGaugeVec(prometheus.GaugeOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "revision",
-		Help:      "The etcd revision of the data being answered.",
-	})
+		Help:      "The etcd revision of the data being answered, by etcd prefix.",
+	}, []string{"prefix"})
 
 	invalidValuesTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

@@ -53,9 +53,13 @@ func (w *watcher) run(ctx context.Context) {
 			}
 			wait.reset()
 		}
+		from := rev
 		rev, err = w.watch(ctx, client, rev)
 		if ctx.Err() != nil {
 			return
+		}
+		if rev > from {
+			wait.reset() // the watch worked for a while: this is a new failure
 		}
 		watchRestartsTotal.Inc()
 		if errors.Is(err, rpctypes.ErrCompacted) {
@@ -189,8 +193,8 @@ func (w *watcher) apply(events []*clientv3.Event) int64 {
 // reports whether this was the first snapshot.
 func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) (first bool) {
 	first = w.snap.Swap(old.with(rev, changes)) == nil
-	namesManaged.Set(float64(w.current().names))
-	revision.Set(float64(rev))
+	namesManaged.WithLabelValues(w.model.prefix).Set(float64(w.current().names))
+	revision.WithLabelValues(w.model.prefix).Set(float64(rev))
 	if first {
 		return true // the caller logs a summary instead of every name
 	}

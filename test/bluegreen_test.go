@@ -1,6 +1,7 @@
 package test
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,8 +17,11 @@ var networks = []string{"udp", "tcp"}
 func TestFlipAndRollback(t *testing.T) {
 	etcd := startEtcd(t)
 	etcd.putName(t, "app.example.org", "blue", "10.0.1.100,10.0.1.101", "10.0.2.100")
+	logs := captureLog(t)
 	_, udp, tcp := startCoreDNS(t, corefile(etcd.endpoint, ""))
 	addrs := map[string]string{"udp": udp, "tcp": tcp}
+	switches := metricValue(t, "coredns_bluegreen_switches_total")
+	greenAnswers := metricValue(t, "coredns_bluegreen_answers_total", "colour", "green")
 
 	blueA := []string{"A 10.0.1.100", "A 10.0.1.101"}
 	greenA := []string{"A 10.0.2.100"}
@@ -45,6 +49,22 @@ func TestFlipAndRollback(t *testing.T) {
 		if len(txt) != 1 || !strings.Contains(txt[0], `"active=`+step.colour+`"`) || !strings.Contains(txt[0], `"revision=`+strconv.FormatInt(rev, 10)+`"`) {
 			t.Errorf("TXT state after the flip to %s at revision %d: %v", step.colour, rev, txt)
 		}
+		if got := metricValue(t, "coredns_bluegreen_revision", "prefix", "/bluegreen/"); got != float64(rev) {
+			t.Errorf("revision metric %v, want %d", got, rev)
+		}
+		want := fmt.Sprintf("plugin/bluegreen: app.example.org: %s -> %s (revision %d)", map[string]string{"green": "blue", "blue": "green"}[step.colour], step.colour, rev)
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q", want)
+		}
+	}
+	if got := metricValue(t, "coredns_bluegreen_switches_total") - switches; got != 3 {
+		t.Errorf("switches counted %v, want 3", got)
+	}
+	if got := metricValue(t, "coredns_bluegreen_names", "prefix", "/bluegreen/"); got != 1 {
+		t.Errorf("names metric %v, want 1", got)
+	}
+	if got := metricValue(t, "coredns_bluegreen_answers_total", "colour", "green") - greenAnswers; got < 6 {
+		t.Errorf("green answers counted %v, want at least the 6 checked after the flips to green", got)
 	}
 }
 

@@ -6,8 +6,12 @@ package test
 
 import (
 	"fmt"
+	"io"
+	"log"
 	"os"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +21,7 @@ import (
 	ctest "github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 func TestMain(m *testing.M) {
@@ -97,10 +102,10 @@ func waitFor(t *testing.T, what string, deadline time.Duration, cond func() bool
 	return time.Since(start)
 }
 
-// metricValue reads a counter or gauge without labels, or the sum over its
-// labels, from the process's default Prometheus registry, where the plugin's
-// metrics live.
-func metricValue(t *testing.T, name string) float64 {
+// metricValue reads a counter or gauge from the process's default Prometheus
+// registry, where the plugin's metrics live: the sum of the series that have
+// the given label name-value pairs.
+func metricValue(t *testing.T, name string, labels ...string) float64 {
 	t.Helper()
 	families, err := prometheus.DefaultGatherer.Gather()
 	if err != nil {
@@ -112,8 +117,45 @@ func metricValue(t *testing.T, name string) float64 {
 			continue
 		}
 		for _, m := range f.GetMetric() {
-			sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			if hasLabels(m.GetLabel(), labels) {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
 		}
 	}
 	return sum
+}
+
+func hasLabels(have []*dto.LabelPair, want []string) bool {
+	for i := 0; i+1 < len(want); i += 2 {
+		if !slices.ContainsFunc(have, func(l *dto.LabelPair) bool { return l.GetName() == want[i] && l.GetValue() == want[i+1] }) {
+			return false
+		}
+	}
+	return true
+}
+
+// captureLog collects what CoreDNS logs (through the standard logger) during
+// the test, besides writing it to stderr as usual.
+func captureLog(t *testing.T) *syncBuffer {
+	b := &syncBuffer{}
+	log.SetOutput(io.MultiWriter(os.Stderr, b))
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	return b
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
