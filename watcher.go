@@ -157,7 +157,9 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			rev = max(rev, resp.Header.Revision)
 			continue
 		}
-		rev = max(rev, w.apply(resp.Events))
+		if len(resp.Events) > 0 {
+			rev = max(rev, w.apply(resp.Events))
+		}
 	}
 	return rev, errors.New("watch channel closed")
 }
