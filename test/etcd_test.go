@@ -2,10 +2,10 @@ package test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/test/devetcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 )
@@ -24,25 +24,11 @@ func startEtcd(t *testing.T) *etcdServer { return startEtcdAt(t, "127.0.0.1:0") 
 // startEtcdAt starts an etcd server whose clients connect to addr.
 func startEtcdAt(t *testing.T, addr string) *etcdServer {
 	t.Helper()
-	cfg := embed.NewConfig()
-	cfg.Dir = t.TempDir()
-	cfg.LogLevel = "error"
-	client := url.URL{Scheme: "http", Host: addr}
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-
-	e, err := embed.StartEtcd(cfg)
+	e, err := devetcd.Start(t.TempDir(), addr)
 	if err != nil {
-		t.Fatalf("starting etcd: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	select {
-	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
-		t.Fatal("etcd did not become ready within 30s")
-	}
 	s := &etcdServer{Etcd: e, endpoint: "http://" + e.Clients[0].Addr().String()}
 	s.client, err = clientv3.New(clientv3.Config{Endpoints: []string{s.endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -21,9 +20,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/test/devetcd"
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
-	"go.etcd.io/etcd/server/v3/embed"
 )
 
 const (
@@ -111,7 +110,7 @@ func run(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	etcd, err := startEtcd(dir)
+	etcd, err := devetcd.Start(dir, etcdAddr)
 	if err != nil {
 		return err
 	}
@@ -161,28 +160,6 @@ Ctrl-C stops both.
 		return nil
 	case err := <-exited:
 		return fmt.Errorf("CoreDNS exited: %v", err)
-	}
-}
-
-func startEtcd(dir string) (*embed.Etcd, error) {
-	cfg := embed.NewConfig()
-	cfg.Dir = dir
-	cfg.LogLevel = "fatal" // etcd logs normal shutdowns as errors
-	client := url.URL{Scheme: "http", Host: etcdAddr}
-	peer := url.URL{Scheme: "http", Host: "127.0.0.1:0"}
-	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{client}, []url.URL{client}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{peer}, []url.URL{peer}
-	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
-	e, err := embed.StartEtcd(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("starting etcd on %s: %w", etcdAddr, err)
-	}
-	select {
-	case <-e.Server.ReadyNotify():
-		return e, nil
-	case <-time.After(30 * time.Second):
-		e.Close()
-		return nil, fmt.Errorf("etcd on %s not ready within 30s", etcdAddr)
 	}
 }
 
