@@ -51,6 +51,7 @@ func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{
 		config: bg.etcd,
+		prefix: bg.prefix,
 		model:  newModel(bg.prefix, bg.Zones, bg.ttl),
 		snap:   &bg.snap,
 		synced: make(chan struct{}),

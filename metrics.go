@@ -38,6 +38,13 @@ var (
 		Help:      "The etcd revision of the data being answered, by etcd prefix.",
 	}, []string{"prefix"})
 
+	staleSinceSeconds = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "stale_since_timestamp_seconds",
+		Help:      "When etcd was last heard from, while the answers are stale because it cannot be reached; 0 while they are current.",
+	}, []string{"prefix"})
+
 	invalidValuesTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,

@@ -28,9 +28,11 @@ const (
 // lists again.
 type watcher struct {
 	config clientv3.Config
-	model  *model
+	prefix string
+	model  *model // only the run goroutine uses it
 	snap   *atomic.Pointer[snapshot]
 	synced chan struct{} // closed once the first list is published
+	heard  atomic.Int64  // when etcd last answered, in Unix nanoseconds
 }
 
 func (w *watcher) run(ctx context.Context) {
@@ -39,6 +41,13 @@ func (w *watcher) run(ctx context.Context) {
 		return // stopped before etcd answered
 	}
 	defer client.Close()
+	w.heard.Store(time.Now().UnixNano())
+	beating := make(chan struct{})
+	go func() {
+		defer close(beating)
+		w.heartbeat(ctx, client)
+	}()
+	defer func() { <-beating }() // before the client closes
 
 	var rev int64 // last applied revision; 0 until a list succeeds
 	wait := newRetry()
@@ -63,11 +72,11 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		watchRestartsTotal.Inc()
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			log.Warningf("watch of %s: revision %d was compacted; listing again", w.model.prefix, rev+1)
+			log.Warningf("watch of %s: revision %d was compacted; listing again", w.prefix, rev)
 			rev = 0
 			continue
 		}
-		log.Warningf("watch of %s ended: %v; resuming from revision %d", w.model.prefix, err, rev+1)
+		log.Warningf("watch of %s ended: %v; resuming after revision %d", w.prefix, err, rev)
 		if !wait.sleep(ctx) {
 			return
 		}
@@ -96,7 +105,7 @@ func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
 func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, error) {
 	m := w.model.fresh()
 	var rev int64
-	key, end := w.model.prefix, clientv3.GetPrefixRangeEnd(w.model.prefix)
+	key, end := w.prefix, clientv3.GetPrefixRangeEnd(w.prefix)
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
 		if rev != 0 {
@@ -106,8 +115,9 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 		resp, err := client.Get(rctx, key, opts...)
 		cancel()
 		if err != nil {
-			return 0, fmt.Errorf("listing %s: %w", w.model.prefix, err)
+			return 0, fmt.Errorf("listing %s: %w", w.prefix, err)
 		}
+		w.heard.Store(time.Now().UnixNano())
 		if rev == 0 {
 			rev = resp.Header.Revision
 		}
@@ -143,13 +153,16 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 	return rev, nil
 }
 
-// watch applies changes from revision rev+1 on until the watch ends, and
-// returns the last revision applied.
+// watch applies changes after revision rev until the watch ends, and returns
+// the last revision applied. It watches from rev itself, not rev+1, and skips
+// what it already has: etcd sends no progress notice to a watch that starts
+// beyond its current revision, and the heartbeat lives on those notices.
 func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	ch := client.Watch(wctx, w.model.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	ch := client.Watch(wctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithProgressNotify())
 	for resp := range ch {
+		w.heard.Store(time.Now().UnixNano())
 		if err := resp.Err(); err != nil {
 			return rev, err
 		}
@@ -157,21 +170,23 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			rev = max(rev, resp.Header.Revision)
 			continue
 		}
-		if len(resp.Events) > 0 {
-			rev = max(rev, w.apply(resp.Events))
-		}
+		rev = w.apply(resp.Events, rev)
 	}
 	return rev, errors.New("watch channel closed")
 }
 
-// apply publishes one watch response's events as one snapshot. etcd never
-// splits a revision across responses, so a transaction shows up whole.
-func (w *watcher) apply(events []*clientv3.Event) int64 {
-	var rev int64
+// apply publishes one watch response's events newer than revision rev as one
+// snapshot, and returns the newest revision applied. etcd never splits a
+// revision across responses, so a transaction shows up whole.
+func (w *watcher) apply(events []*clientv3.Event, rev int64) int64 {
+	last := rev
 	touched := map[string]bool{}
 	for _, ev := range events {
+		if ev.Kv.ModRevision <= rev {
+			continue
+		}
 		key := string(ev.Kv.Key)
-		rev = max(rev, ev.Kv.ModRevision)
+		last = max(last, ev.Kv.ModRevision)
 		var name string
 		switch ev.Type {
 		case mvccpb.PUT:
@@ -183,20 +198,23 @@ func (w *watcher) apply(events []*clientv3.Event) int64 {
 			touched[name] = true
 		}
 	}
+	if last == rev {
+		return rev
+	}
 	changes := make(map[string]*entry, len(touched))
 	for name := range touched {
 		changes[name] = w.model.entry(name)
 	}
-	w.publish(w.current(), rev, changes)
-	return rev
+	w.publish(w.current(), last, changes)
+	return last
 }
 
 // publish swaps in old with changes applied, and logs what changed. It
 // reports whether this was the first snapshot.
 func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) (first bool) {
 	first = w.snap.Swap(old.with(rev, changes)) == nil
-	namesManaged.WithLabelValues(w.model.prefix).Set(float64(w.current().names))
-	revision.WithLabelValues(w.model.prefix).Set(float64(rev))
+	namesManaged.WithLabelValues(w.prefix).Set(float64(w.current().names))
+	revision.WithLabelValues(w.prefix).Set(float64(rev))
 	if first {
 		return true // the caller logs a summary instead of every name
 	}

@@ -12,9 +12,10 @@ import (
 
 // etcdServer is a real, embedded, single-member etcd on a loopback port.
 type etcdServer struct {
-	*embed.Etcd
-	endpoint string
-	client   *clientv3.Client
+	*embed.Etcd // nil while stopped
+	dir, addr   string
+	endpoint    string
+	client      *clientv3.Client
 }
 
 // startEtcd starts an etcd server on a free port for the test and stops it
@@ -24,18 +25,36 @@ func startEtcd(t *testing.T) *etcdServer { return startEtcdAt(t, "127.0.0.1:0") 
 // startEtcdAt starts an etcd server whose clients connect to addr.
 func startEtcdAt(t *testing.T, addr string) *etcdServer {
 	t.Helper()
-	e, err := devetcd.Start(t.TempDir(), addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	s := &etcdServer{Etcd: e, endpoint: "http://" + e.Clients[0].Addr().String()}
+	s := &etcdServer{dir: t.TempDir(), addr: addr}
+	s.start(t)
+	t.Cleanup(s.stop)
+	s.endpoint = "http://" + s.Clients[0].Addr().String()
+	var err error
 	s.client, err = clientv3.New(clientv3.Config{Endpoints: []string{s.endpoint}, DialTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatalf("etcd client: %v", err)
 	}
 	t.Cleanup(func() { s.client.Close() })
 	return s
+}
+
+// start starts the server, again after stop: same data, same address.
+func (s *etcdServer) start(t *testing.T) {
+	t.Helper()
+	e, err := devetcd.Start(s.dir, s.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Etcd = e
+	s.addr = e.Clients[0].Addr().String()
+}
+
+// stop stops the server, as an outage would.
+func (s *etcdServer) stop() {
+	if s.Etcd != nil {
+		s.Etcd.Close()
+		s.Etcd = nil
+	}
 }
 
 // put writes key=value and returns the revision etcd committed it at.

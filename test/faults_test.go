@@ -1,0 +1,114 @@
+package test
+
+import (
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// load sends queries for one name from several clients until stopped, and
+// counts those that fail: an error, a time-out, or an answer that is not one
+// of the allowed ones.
+type load struct {
+	sent, failed atomic.Int64
+	firstFailure atomic.Value // string
+	stopc        chan struct{}
+	wg           sync.WaitGroup
+}
+
+// startLoad starts clients querying name at addr over UDP; they stop at stop,
+// at the test's end, or after a minute, whichever comes first.
+func startLoad(t *testing.T, clients int, addr, name string, allowed ...[]string) *load {
+	l := &load{stopc: make(chan struct{})}
+	deadline := time.Now().Add(time.Minute)
+	for range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for time.Now().Before(deadline) {
+				select {
+				case <-l.stopc:
+					return
+				default:
+				}
+				l.sent.Add(1)
+				m, err := exchange("udp", addr, name, dns.TypeA)
+				if err == nil && m.Rcode == dns.RcodeSuccess && slices.ContainsFunc(allowed, func(a []string) bool { return slices.Equal(a, answers(m)) }) {
+					continue
+				}
+				l.failed.Add(1)
+				l.firstFailure.CompareAndSwap(nil, fmt.Sprintf("%v %v", err, m))
+			}
+		}()
+	}
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *load) stop() {
+	select {
+	case <-l.stopc:
+	default:
+		close(l.stopc)
+	}
+	l.wg.Wait()
+}
+
+func httpStatus(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func TestEtcdOutage(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	logs := captureLog(t)
+	readyAddr := "127.0.0.1:" + freePort(t)
+	_, udp, _ := startCoreDNS(t, corefile(etcd.endpoint, "", "ready "+readyAddr))
+	blueA, greenA := []string{"A 10.0.1.100"}, []string{"A 10.0.2.100"}
+	l := startLoad(t, 4, udp, "app.example.org", blueA, greenA)
+
+	etcd.stop()
+	down := time.Now()
+	waitFor(t, "the stale log line", 30*time.Second, func() bool { return strings.Contains(logs.String(), "no word from etcd") })
+	t.Logf("stale reported %v after etcd stopped", time.Since(down).Round(time.Millisecond))
+	if since := metricValue(t, "coredns_bluegreen_stale_since_timestamp_seconds", "prefix", "/bluegreen/"); since <= 0 || since > float64(down.UnixNano())/1e9 {
+		t.Errorf("stale since %v, want a time before etcd stopped at %v", since, float64(down.UnixNano())/1e9)
+	}
+	if code := httpStatus(t, "http://"+readyAddr+"/ready"); code != http.StatusOK {
+		t.Errorf("ready answered %d during the outage, want 200", code)
+	}
+	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, blueA) {
+		t.Errorf("during the outage: %v, want the last known %v", got, blueA)
+	}
+
+	etcd.start(t)
+	t.Logf("etcd was down %v", time.Since(down).Round(time.Millisecond))
+	waitFor(t, "the log line saying etcd answers again", 30*time.Second, func() bool { return strings.Contains(logs.String(), "etcd answers again") })
+	etcd.put(t, "/bluegreen/app.example.org/active", "green")
+	took := waitFor(t, "a flip after etcd came back", 10*time.Second, func() bool {
+		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), greenA)
+	})
+	t.Logf("flip after recovery answered after %v", took)
+	if since := metricValue(t, "coredns_bluegreen_stale_since_timestamp_seconds", "prefix", "/bluegreen/"); since != 0 {
+		t.Errorf("stale since %v after recovery, want 0", since)
+	}
+
+	l.stop()
+	t.Logf("%d queries sent during the outage test, %d failed", l.sent.Load(), l.failed.Load())
+	if l.failed.Load() != 0 {
+		t.Errorf("%d of %d queries failed; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
+	}
+}
