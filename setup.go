@@ -12,6 +12,8 @@ import (
 	mwtls "github.com/coredns/coredns/plugin/pkg/tls"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 func init() { plugin.Register(pluginName, setup) }
@@ -48,6 +50,12 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 			// The plugin logs what matters through CoreDNS; the client's
 			// own JSON logs would only repeat it.
 			Logger: zap.NewNop(),
+			// gRPC's default reconnect backoff grows to two minutes; after
+			// an outage the plugin should catch up within a second or so.
+			DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+				Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+				MinConnectTimeout: 5 * time.Second,
+			})},
 		},
 	}
 	root := dnsserver.GetConfig(c).Root

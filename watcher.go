@@ -72,11 +72,11 @@ func (w *watcher) run(ctx context.Context) {
 		}
 		watchRestartsTotal.Inc()
 		if errors.Is(err, rpctypes.ErrCompacted) {
-			log.Warningf("watch of %s: revision %d was compacted; listing again", w.prefix, rev)
+			log.Warningf("watch of %s: revision %d was compacted; listing again", w.prefix, rev+1)
 			rev = 0
 			continue
 		}
-		log.Warningf("watch of %s ended: %v; resuming after revision %d", w.prefix, err, rev)
+		log.Warningf("watch of %s ended: %v; resuming from revision %d", w.prefix, err, rev+1)
 		if !wait.sleep(ctx) {
 			return
 		}
@@ -153,14 +153,12 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 	return rev, nil
 }
 
-// watch applies changes after revision rev until the watch ends, and returns
-// the last revision applied. It watches from rev itself, not rev+1, and skips
-// what it already has: etcd sends no progress notice to a watch that starts
-// beyond its current revision, and the heartbeat lives on those notices.
+// watch applies changes from revision rev+1 on until the watch ends, and
+// returns the last revision applied.
 func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
-	ch := client.Watch(wctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev), clientv3.WithProgressNotify())
+	ch := client.Watch(wctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	for resp := range ch {
 		w.heard.Store(time.Now().UnixNano())
 		if err := resp.Err(); err != nil {
@@ -170,23 +168,22 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			rev = max(rev, resp.Header.Revision)
 			continue
 		}
-		rev = w.apply(resp.Events, rev)
+		if len(resp.Events) > 0 {
+			rev = max(rev, w.apply(resp.Events))
+		}
 	}
 	return rev, errors.New("watch channel closed")
 }
 
-// apply publishes one watch response's events newer than revision rev as one
-// snapshot, and returns the newest revision applied. etcd never splits a
-// revision across responses, so a transaction shows up whole.
-func (w *watcher) apply(events []*clientv3.Event, rev int64) int64 {
-	last := rev
+// apply publishes one watch response's events as one snapshot, and returns
+// their revision. etcd never splits a revision across responses, so a
+// transaction shows up whole.
+func (w *watcher) apply(events []*clientv3.Event) int64 {
+	var rev int64
 	touched := map[string]bool{}
 	for _, ev := range events {
-		if ev.Kv.ModRevision <= rev {
-			continue
-		}
 		key := string(ev.Kv.Key)
-		last = max(last, ev.Kv.ModRevision)
+		rev = max(rev, ev.Kv.ModRevision)
 		var name string
 		switch ev.Type {
 		case mvccpb.PUT:
@@ -198,15 +195,12 @@ func (w *watcher) apply(events []*clientv3.Event, rev int64) int64 {
 			touched[name] = true
 		}
 	}
-	if last == rev {
-		return rev
-	}
 	changes := make(map[string]*entry, len(touched))
 	for name := range touched {
 		changes[name] = w.model.entry(name)
 	}
-	w.publish(w.current(), last, changes)
-	return last
+	w.publish(w.current(), rev, changes)
+	return rev
 }
 
 // publish swaps in old with changes applied, and logs what changed. It
