@@ -1,6 +1,7 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // load sends queries for one name from several clients until stopped, and
@@ -111,5 +113,51 @@ func TestEtcdOutage(t *testing.T) {
 	t.Logf("%d queries sent during the outage test, %d failed", l.sent.Load(), l.failed.Load())
 	if l.failed.Load() != 0 {
 		t.Errorf("%d of %d queries failed; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
+	}
+}
+
+func TestCompactedWhileCutOff(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	etcd.putName(t, "gone.example.org", "blue", "10.0.3.100", "10.0.4.100")
+	p := startProxy(t, etcd.addr)
+	logs := captureLog(t)
+	_, udp, _ := startCoreDNS(t, corefile("http://"+p.addr, ""))
+	restarts := metricValue(t, "coredns_bluegreen_watch_restarts_total")
+
+	p.cut()
+	waitFor(t, "the stale log line", 30*time.Second, func() bool { return strings.Contains(logs.String(), "no word from etcd") })
+	etcd.put(t, "/bluegreen/app.example.org/active", "green")
+	etcd.del(t, "/bluegreen/gone.example.org/", clientv3.WithPrefix())
+	etcd.putName(t, "new.example.org", "green", "10.0.5.100", "10.0.6.100")
+	rev := etcd.put(t, "/bluegreen/new.example.org/ttl", "10")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := etcd.client.Compact(ctx, rev, clientv3.WithCompactPhysical()); err != nil {
+		t.Fatal(err)
+	}
+	if got := answers(query(t, "udp", udp, "gone.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.3.100"}) {
+		t.Errorf("while cut off: gone.example.org %v, want the last known A 10.0.3.100", got)
+	}
+
+	p.restore(t)
+	back := time.Now()
+	waitFor(t, "the state after the outage", 30*time.Second, func() bool {
+		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
+	})
+	t.Logf("state after the outage answered %v after the partition healed", time.Since(back).Round(time.Millisecond))
+	// One list swapped in everything at once: the deleted name is gone and
+	// the new one is there as soon as the flip shows.
+	if m := query(t, "udp", udp, "gone.example.org", dns.TypeA); m.Rcode != dns.RcodeNameError {
+		t.Errorf("a name deleted during the outage: %s %v, want NXDOMAIN", dns.RcodeToString[m.Rcode], m.Answer)
+	}
+	if got := answers(query(t, "udp", udp, "new.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.6.100"}) {
+		t.Errorf("a name added during the outage: %v", got)
+	}
+	if !strings.Contains(logs.String(), "was compacted; listing again") {
+		t.Error("no log line about the compaction")
+	}
+	if got := metricValue(t, "coredns_bluegreen_watch_restarts_total") - restarts; got < 1 {
+		t.Errorf("watch restarts counted %v, want at least 1", got)
 	}
 }
