@@ -71,8 +71,9 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(etcd.endpoint, "http://"))
 	goroutines, conns := clientGoroutines(), etcdConns(t, port)
+	l := startLoad(t, 2, udp, "app.example.org", []string{"A 10.0.1.100"}, []string{"A 10.0.2.100"})
 
-	const reloads = 20
+	const reloads = 100
 	for i := range reloads {
 		if inst, err = inst.Restart(ctest.NewInput(cf)); err != nil {
 			t.Fatalf("reload %d: %v", i+1, err)
@@ -87,6 +88,11 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
 	})
 
+	l.stop()
+	t.Logf("%d queries sent during %d reloads, %d failed", l.sent.Load(), reloads, l.failed.Load())
+	if l.failed.Load() != 0 {
+		t.Errorf("%d of %d queries failed during reloads; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
+	}
 	waitFor(t, fmt.Sprintf("plugin and etcd client goroutines back to %d and etcd connections to %d", goroutines, conns), 10*time.Second, func() bool {
 		return clientGoroutines() == goroutines && etcdConns(t, port) == conns
 	})
