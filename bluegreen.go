@@ -6,6 +6,9 @@ package bluegreen
 
 import (
 	"context"
+	"errors"
+	"io/fs"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,34 +24,41 @@ var log = clog.NewWithPlugin(pluginName)
 
 // startupWait bounds how long startup waits for the first list of etcd, so
 // that a healthy start answers from the first query and an outage does not
-// block CoreDNS.
-const startupWait = 5 * time.Second
+// block CoreDNS. With a snapshot file to fall back on it waits less.
+const (
+	startupWait         = 5 * time.Second
+	startupWaitSnapshot = time.Second
+)
 
 // BlueGreen is the plugin. Its handler only reads snap; the watcher alone
-// replaces it.
+// replaces it, but for the snapshot file that startup may put in first.
 type BlueGreen struct {
 	Next  plugin.Handler
 	Zones []string
 	Fall  fall.F
 
-	ttl    uint32
-	prefix string
-	etcd   clientv3.Config
+	ttl       uint32
+	prefix    string
+	etcd      clientv3.Config
+	stateFile string // the snapshot option; "" for none
 
-	snap atomic.Pointer[snapshot] // nil until the first list
-	stop context.CancelFunc
-	done chan struct{} // closed when the watcher has stopped
+	snap    atomic.Pointer[snapshot] // nil until the first list
+	stop    context.CancelFunc
+	running sync.WaitGroup // the watcher and the snapshot file writer
 }
 
 // Name implements plugin.Handler.
 func (bg *BlueGreen) Name() string { return pluginName }
 
-// Ready implements ready.Readiness: true once etcd has been listed.
+// Ready implements ready.Readiness: true once there is something to answer
+// from: the first list of etcd, or the snapshot file.
 func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 
-// start runs the watcher and waits, up to startupWait, for its first list.
+// start runs the watcher and waits a while for its first list; if etcd does
+// not answer in time, it answers from the snapshot file, if there is one.
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
+	bg.stop = cancel
 	w := &watcher{
 		config: bg.etcd,
 		prefix: bg.prefix,
@@ -56,27 +66,42 @@ func (bg *BlueGreen) start() error {
 		snap:   &bg.snap,
 		synced: make(chan struct{}),
 	}
-	bg.stop, bg.done = cancel, make(chan struct{})
-	go func() {
-		defer close(bg.done)
-		w.run(ctx)
-	}()
+	bg.running.Go(func() { w.run(ctx) })
 
-	t := time.NewTimer(startupWait)
+	wait := startupWait
+	var fallback *snapshot
+	if bg.stateFile != "" {
+		bg.running.Go(func() { writeStateFiles(ctx, bg.stateFile, bg.prefix, bg.ttl, &bg.snap) })
+		s, err := readStateFile(bg.stateFile, newModel(bg.prefix, bg.Zones, bg.ttl))
+		switch {
+		case err == nil:
+			fallback, wait = s, startupWaitSnapshot
+		case !errors.Is(err, fs.ErrNotExist): // no file yet is normal on a first start
+			log.Warningf("snapshot: %v", err)
+		}
+	}
+
+	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-w.synced:
+		return nil
 	case <-t.C:
-		log.Warningf("no answer from etcd at %v within %v; answering SERVFAIL for %v until it does", bg.etcd.Endpoints, startupWait, bg.Zones)
 	}
+	if fallback != nil && bg.snap.CompareAndSwap(nil, fallback) {
+		log.Warningf("no answer from etcd at %v within %v; answering %d names from snapshot %s (revision %d) until it does", bg.etcd.Endpoints, wait, fallback.names, bg.stateFile, fallback.rev)
+		return nil
+	}
+	log.Warningf("no answer from etcd at %v within %v; answering SERVFAIL (or falling through) for %v until it does", bg.etcd.Endpoints, wait, bg.Zones)
 	return nil
 }
 
-// shutdown stops the watcher and waits until it has closed its etcd client.
+// shutdown stops the watcher and waits until it has closed its etcd client
+// (and the snapshot file is written).
 func (bg *BlueGreen) shutdown() error {
 	if bg.stop != nil {
 		bg.stop()
-		<-bg.done
+		bg.running.Wait()
 	}
 	return nil
 }

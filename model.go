@@ -186,3 +186,12 @@ func (m *model) entry(name string) *entry {
 	e.txt = stateTXT(e, n.rev, problems)
 	return e
 }
+
+// entries builds the entry of every name, nil for those not served.
+func (m *model) entries() map[string]*entry {
+	out := make(map[string]*entry, len(m.names))
+	for name := range m.names {
+		out[name] = m.entry(name)
+	}
+	return out
+}

@@ -113,9 +113,7 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.ArgErr()
 		}
 		for i := range args {
-			if !filepath.IsAbs(args[i]) && root != "" {
-				args[i] = filepath.Join(root, args[i])
-			}
+			args[i] = inRoot(root, args[i])
 		}
 		tc, err := mwtls.NewTLSConfigFromArgs(args...)
 		if err != nil {
@@ -123,6 +121,11 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		}
 		bg.etcd.TLS = tc
 		return checkTLS(c, bg)
+	case "snapshot":
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		bg.stateFile = inRoot(root, args[0])
 	case "fallthrough":
 		bg.Fall.SetZonesFromArgs(args)
 	default:
@@ -143,4 +146,12 @@ func checkTLS(c *caddy.Controller, bg *BlueGreen) error {
 		}
 	}
 	return nil
+}
+
+// inRoot resolves a relative path against the root plugin's directory.
+func inRoot(root, path string) string {
+	if filepath.IsAbs(path) || root == "" {
+		return path
+	}
+	return filepath.Join(root, path)
 }

@@ -79,3 +79,13 @@ func TestParseKeepsPasswordOutOfErrors(t *testing.T) {
 		t.Errorf("error %v: want an error that does not show the password", err)
 	}
 }
+
+func TestParseSnapshot(t *testing.T) {
+	bg, err := parse(caddy.NewTestController("dns", "bluegreen {\n snapshot /var/lib/coredns/bluegreen.json\n}"))
+	if err != nil || bg.stateFile != "/var/lib/coredns/bluegreen.json" {
+		t.Errorf("snapshot: %q, %v", bg.stateFile, err)
+	}
+	if _, err := parse(caddy.NewTestController("dns", "bluegreen {\n snapshot\n}")); err == nil || !strings.Contains(err.Error(), "Testfile:2") {
+		t.Errorf("snapshot without a file: error %v, want one naming line 2", err)
+	}
+}

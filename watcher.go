@@ -131,22 +131,26 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 	}
 
 	old := w.current()
-	changes := make(map[string]*entry, len(m.names))
-	for _, shard := range old.shards {
-		for name := range shard {
-			changes[name] = nil
-		}
-	}
 	for name, n := range m.names {
 		// A name keeps answering the colour it answered while its active
 		// key names a colour without a target, across lists too.
 		if e := old.get(name); e != nil {
 			n.served, n.serves = e.active, true
 		}
-		changes[name] = m.entry(name)
+	}
+	changes := m.entries()
+	for _, shard := range old.shards {
+		for name := range shard {
+			if _, ok := changes[name]; !ok {
+				changes[name] = nil // gone from etcd
+			}
+		}
 	}
 	w.model = m
-	if first := w.publish(old, rev, changes); first {
+	w.publish(old, rev, changes)
+	select {
+	case <-w.synced:
+	default:
 		log.Infof("synced %s at revision %d: %d names served", m.prefix, rev, w.current().names)
 		close(w.synced)
 	}
@@ -203,14 +207,14 @@ func (w *watcher) apply(events []*clientv3.Event) int64 {
 	return rev
 }
 
-// publish swaps in old with changes applied, and logs what changed. It
-// reports whether this was the first snapshot.
-func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) (first bool) {
-	first = w.snap.Swap(old.with(rev, changes)) == nil
+// publish swaps in old with changes applied, and logs what changed, unless
+// old is the empty snapshot of before the first list.
+func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) {
+	w.snap.Store(old.with(rev, changes))
 	namesManaged.WithLabelValues(w.prefix).Set(float64(w.current().names))
 	revision.WithLabelValues(w.prefix).Set(float64(rev))
-	if first {
-		return true // the caller logs a summary instead of every name
+	if old.rev == 0 {
+		return // the first list logs a summary instead of every name
 	}
 	for name, e := range changes {
 		was := old.get(name)
@@ -225,7 +229,6 @@ func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) (
 			switchesTotal.Inc()
 		}
 	}
-	return false
 }
 
 // current is the published snapshot, or an empty one before the first list.

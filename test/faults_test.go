@@ -2,8 +2,11 @@ package test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -11,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	ctest "github.com/coredns/coredns/test"
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -160,4 +164,45 @@ func TestCompactedWhileCutOff(t *testing.T) {
 	if got := metricValue(t, "coredns_bluegreen_watch_restarts_total") - restarts; got < 1 {
 		t.Errorf("watch restarts counted %v, want at least 1", got)
 	}
+}
+
+func TestStartFromSnapshotWithoutEtcd(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	rev := etcd.put(t, "/bluegreen/app.example.org/ttl", "7")
+	file := filepath.Join(t.TempDir(), "bluegreen.json")
+	readyAddr := "127.0.0.1:" + freePort(t)
+	cf := corefile(etcd.endpoint, "snapshot "+file, "ready "+readyAddr)
+
+	first, _, _, err := ctest.CoreDNSServerAndPorts(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the snapshot file at the last revision", 10*time.Second, func() bool {
+		var f struct{ Revision int64 }
+		data, err := os.ReadFile(file)
+		return err == nil && json.Unmarshal(data, &f) == nil && f.Revision == rev
+	})
+	stopCoreDNS(first)
+
+	// While CoreDNS is down, a flip; then etcd goes down too.
+	etcd.put(t, "/bluegreen/app.example.org/active", "green")
+	etcd.stop()
+
+	start := time.Now()
+	_, udp, _ := startCoreDNS(t, cf)
+	t.Logf("CoreDNS started in %v with etcd down and a snapshot", time.Since(start).Round(time.Millisecond))
+	m := query(t, "udp", udp, "app.example.org", dns.TypeA)
+	if got := answers(m); !slices.Equal(got, []string{"A 10.0.1.100"}) || m.Answer[0].Header().Ttl != 7 {
+		t.Errorf("from the snapshot: %v, want A 10.0.1.100 with TTL 7", m.Answer)
+	}
+	if code := httpStatus(t, "http://"+readyAddr+"/ready"); code != http.StatusOK {
+		t.Errorf("ready answered %d while serving the snapshot, want 200", code)
+	}
+
+	etcd.start(t)
+	took := waitFor(t, "the flip made while CoreDNS was down", 30*time.Second, func() bool {
+		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
+	})
+	t.Logf("caught up %v after etcd came back", took)
 }

@@ -1,0 +1,121 @@
+package bluegreen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// The snapshot option keeps the answered state in a file, so that CoreDNS
+// can start answering while etcd cannot be reached.
+
+// stateFile is the file's JSON: the keys of every served name, as of one
+// revision, under the prefix they were read from.
+type stateFile struct {
+	Prefix   string                       `json:"prefix"`
+	Revision int64                        `json:"revision"`
+	Names    map[string]map[string]string `json:"names"` // name -> field -> value
+}
+
+// writeEvery bounds how often the file is written while names change.
+const writeEvery = time.Second
+
+// writeStateFiles writes the published snapshot to path whenever its
+// revision moved on, at most every writeEvery, and once more when ctx ends.
+func writeStateFiles(ctx context.Context, path, prefix string, ttl uint32, snap *atomic.Pointer[snapshot]) {
+	var written int64
+	write := func() {
+		s := snap.Load()
+		if s == nil || s.rev == written {
+			return
+		}
+		if err := writeStateFile(path, prefix, ttl, s); err != nil {
+			log.Errorf("snapshot: %v", err)
+			return
+		}
+		written = s.rev
+	}
+	t := time.NewTicker(writeEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			write()
+			return
+		case <-t.C:
+			write()
+		}
+	}
+}
+
+// writeStateFile writes s to path atomically: a reader sees the old file or
+// the new one, never part of one. A TTL equal to the default is left out.
+func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
+	f := stateFile{Prefix: prefix, Revision: s.rev, Names: make(map[string]map[string]string, s.names)}
+	for _, shard := range s.shards {
+		for name, e := range shard {
+			keys := map[string]string{fieldActive: e.active.String()}
+			for _, c := range colours {
+				if e.targets[c].set() {
+					keys[c.String()] = e.targets[c].raw
+				}
+			}
+			if e.ttl != ttl {
+				keys[fieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
+			}
+			f.Names[strings.TrimSuffix(name, ".")] = keys
+		}
+	}
+	data, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name()) // after a successful rename there is nothing to remove
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp.Name(), err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// readStateFile builds a snapshot from the file at path, through the same
+// parsing as etcd's keys.
+func readStateFile(path string, m *model) (*snapshot, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var f stateFile
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if f.Prefix != m.prefix {
+		return nil, fmt.Errorf("%s holds prefix %s, not %s", path, f.Prefix, m.prefix)
+	}
+	for name, keys := range f.Names {
+		for field, value := range keys {
+			m.put(m.prefix+name+"/"+field, value, f.Revision)
+		}
+	}
+	return (&snapshot{}).with(f.Revision, m.entries()), nil
+}
