@@ -1,7 +1,10 @@
 package bluegreen
 
 import (
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/coredns/coredns/plugin"
@@ -50,6 +53,7 @@ type nameKeys struct {
 	active  field[colour] // the colour the active key asks for
 	targets [2]field[target]
 	ttl     field[uint32]
+	unknown map[string]string // keys of unknown fields, by field, with why
 
 	// served is the colour answered; it lags active while active names a
 	// colour that has no target.
@@ -98,9 +102,17 @@ func (m *model) put(key, value string, rev int64) string {
 		err = n.active.put(f, value, rev, parseColour)
 	case fieldTTL:
 		err = n.ttl.put(f, value, rev, parseTTL)
-	default:
+	case fieldBlue, fieldGreen:
 		c, _ := parseColour(f)
 		err = n.targets[c].put(f, value, rev, parseTarget)
+	default:
+		// Most likely a typo, as of .../actve for .../active: the TXT
+		// state shows it next to the name.
+		err = errors.New("unknown field, want active, blue, green or ttl")
+		if n.unknown == nil {
+			n.unknown = map[string]string{}
+		}
+		n.unknown[f] = f + ": " + err.Error()
 	}
 	if err != nil {
 		m.ignore(key, rev, fmt.Errorf("key %q: %w", key, err))
@@ -127,11 +139,13 @@ func (m *model) del(key string, rev int64) string {
 		n.active = field[colour]{}
 	case fieldTTL:
 		n.ttl = field[uint32]{}
-	default:
+	case fieldBlue, fieldGreen:
 		c, _ := parseColour(f)
 		n.targets[c] = field[target]{}
+	default:
+		delete(n.unknown, f)
 	}
-	if n.active.rev == 0 && n.ttl.rev == 0 && n.targets[blue].rev == 0 && n.targets[green].rev == 0 {
+	if n.active.rev == 0 && n.ttl.rev == 0 && n.targets[blue].rev == 0 && n.targets[green].rev == 0 && len(n.unknown) == 0 {
 		delete(m.names, name)
 	}
 	return name
@@ -182,6 +196,9 @@ func (m *model) entry(name string) *entry {
 		if p != "" {
 			problems = append(problems, p)
 		}
+	}
+	for _, f := range slices.Sorted(maps.Keys(n.unknown)) {
+		problems = append(problems, n.unknown[f])
 	}
 	e.txt = stateTXT(e, n.rev, problems)
 	return e

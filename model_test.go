@@ -114,7 +114,6 @@ func TestModelIgnoresKeysOutsideLayoutOrZones(t *testing.T) {
 	before := testutil.ToFloat64(invalidValuesTotal)
 	for _, key := range []string{
 		"/bluegreen/app.example.net/active",  // outside the zone
-		"/bluegreen/app.example.org/weight",  // unknown field
 		"/bluegreen/app.example.org",         // no field
 		"/bluegreen/APP.example.org/active",  // not lowercase
 		"/bluegreen/app.example.org./active", // trailing dot
@@ -123,11 +122,24 @@ func TestModelIgnoresKeysOutsideLayoutOrZones(t *testing.T) {
 			t.Errorf("put(%q) touched %q, want ignored", key, name)
 		}
 	}
-	if got := testutil.ToFloat64(invalidValuesTotal) - before; got != 5 {
-		t.Errorf("counted %v ignored keys, want 5", got)
+	if got := testutil.ToFloat64(invalidValuesTotal) - before; got != 4 {
+		t.Errorf("counted %v ignored keys, want 4", got)
 	}
 	if len(m.names) != 0 {
 		t.Errorf("model holds %d names, want none", len(m.names))
+	}
+}
+
+func TestModelShowsUnknownKeysOfAName(t *testing.T) {
+	m := testModel()
+	put(m, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1", "actve=green")
+	e := m.entry(app)
+	if e == nil || e.active != blue || !slices.Contains(e.txt, "stale=actve: unknown field, want active, blue, green or ttl") {
+		t.Fatalf("entry %+v: want blue served and the mistyped key in the TXT state", e)
+	}
+	m.del("/bluegreen/app.example.org/actve", 9)
+	if e := m.entry(app); slices.ContainsFunc(e.txt, func(s string) bool { return strings.HasPrefix(s, "stale=") }) {
+		t.Errorf("TXT state %q after deleting the mistyped key", e.txt)
 	}
 }
 

@@ -119,7 +119,8 @@ const (
 	fieldTTL    = "ttl"
 )
 
-// splitKey splits PREFIX/NAME/FIELD into the fully qualified name and the field.
+// splitKey splits PREFIX/NAME/FIELD into the fully qualified name and the
+// field, which may be one this version does not know.
 func splitKey(prefix, key string) (name, field string, err error) {
 	rest, ok := strings.CutPrefix(key, prefix)
 	i := strings.LastIndexByte(rest, '/')
@@ -129,11 +130,6 @@ func splitKey(prefix, key string) (name, field string, err error) {
 	name, field = rest[:i], rest[i+1:]
 	if err := checkHostname(name); err != nil {
 		return "", "", fmt.Errorf("key %q: bad name: %w", key, err)
-	}
-	switch field {
-	case fieldActive, fieldBlue, fieldGreen, fieldTTL:
-	default:
-		return "", "", fmt.Errorf("key %q: unknown field %q, want active, blue, green or ttl", key, field)
 	}
 	return dns.Fqdn(name), field, nil
 }

@@ -72,7 +72,6 @@ func TestSplitKey(t *testing.T) {
 	for key, want := range map[string]string{
 		"/other/app.example.org/active":     "is not /bluegreen/NAME/FIELD",
 		"/bluegreen/app.example.org":        "is not /bluegreen/NAME/FIELD",
-		"/bluegreen/app.example.org/colour": `unknown field "colour"`,
 		"/bluegreen/App.example.org/active": "bad name",
 		"/bluegreen/a/b.example.org/active": "bad name",
 	} {
