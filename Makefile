@@ -1,7 +1,7 @@
 # bluegreen: see README.md, section Development.
 GO ?= go
 
-.PHONY: build test run clean
+.PHONY: build test fuzz run clean
 
 # The binary: CoreDNS with every in-tree plugin plus bluegreen.
 build:
@@ -15,6 +15,13 @@ test:
 	$(GO) vet .
 	$(GO) test -race -count=1 .
 	cd test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# Each fuzz target for FUZZTIME, beyond the seed corpora in testdata/fuzz
+# that make test runs.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) .
 
 # A development etcd and CoreDNS on 127.0.0.1:1053; it prints what to try.
 run: build

@@ -14,7 +14,7 @@ import (
 // testPlugin serves example.org with the given keys (PATH=VALUE, under
 // /bluegreen/) as if etcd held them at revision 7. Its next plugin answers
 // REFUSED, so that a test sees when a query was passed on.
-func testPlugin(t *testing.T, kvs ...string) *BlueGreen {
+func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 	t.Helper()
 	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil)}
 	m := newModel("/bluegreen/", bg.Zones, bg.ttl)

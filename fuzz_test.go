@@ -1,0 +1,106 @@
+package bluegreen
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/coredns/coredns/plugin/pkg/dnstest"
+	"github.com/coredns/coredns/plugin/test"
+	"github.com/miekg/dns"
+)
+
+// FuzzKeys puts arbitrary keys and values over a served name. Whatever etcd
+// holds, the plugin must not panic, must keep answering a served name, and
+// every answer must pack into a valid message.
+func FuzzKeys(f *testing.F) {
+	f.Add("/bluegreen/app.example.org/active", "green")
+	f.Add("/bluegreen/app.example.org/green", "app-v3.example.net")
+	f.Add("/bluegreen/app.example.org/blue", "10.0.1.1,2001:db8::1,10.0.1.2")
+	f.Add("/bluegreen/app.example.org/ttl", "4294967296")
+	f.Add("/bluegreen/app.example.org/blue", "1.2.3.4.example")
+	f.Add("/bluegreen/new.example.org/active", "blue")
+	f.Add("/bluegreen/x.y.example.org/actve", "green")
+	f.Add("/bluegreen//active", "blue")
+	f.Add("/bluegreen/example.org/blue", strings.Repeat("a.", 200)+"net")
+	f.Fuzz(func(t *testing.T, key, value string) {
+		bg := testPlugin(t)
+		m := newModel("/bluegreen/", bg.Zones, bg.ttl)
+		for _, kv := range [][2]string{{"active", "blue"}, {"blue", "10.0.1.1"}, {"green", "10.0.2.1"}} {
+			m.put("/bluegreen/app.example.org/"+kv[0], kv[1], 2)
+		}
+		name := m.put(key, value, 3)
+		changes := m.entries()
+		bg.snap.Store((&snapshot{}).with(3, changes))
+		if name != "" && name != app && changes[name] != nil && !changes[name].targets[changes[name].active].set() {
+			t.Fatalf("%s served without a target for its active colour", name)
+		}
+		if changes[app] == nil {
+			t.Fatalf("put %q=%q stopped app.example.org being served", key, value)
+		}
+		qnames := []string{app, "blue." + app, "green." + app, "_bluegreen." + app}
+		if name != "" {
+			qnames = append(qnames, name, "blue."+name, "_bluegreen."+name)
+		}
+		for _, qname := range qnames {
+			if _, ok := dns.IsDomainName(qname); !ok {
+				continue // too long to be asked
+			}
+			for _, qtype := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeTXT, dns.TypeANY} {
+				servePacks(t, bg, test.Case{Qname: qname, Qtype: qtype}.Msg())
+			}
+		}
+	})
+}
+
+// FuzzQuery sends arbitrary DNS messages to the handler: odd names, any type
+// and class, EDNS0, names at the apex. It must not panic, and what it writes
+// must pack.
+func FuzzQuery(f *testing.F) {
+	for _, q := range []struct {
+		name  string
+		qtype uint16
+		class uint16
+	}{
+		{"app.example.org.", dns.TypeA, dns.ClassINET},
+		{"APP.Example.ORG.", dns.TypeAAAA, dns.ClassINET},
+		{"green.app.example.org.", dns.TypeCNAME, dns.ClassINET},
+		{"_bluegreen.app.example.org.", dns.TypeTXT, dns.ClassINET},
+		{"example.org.", dns.TypeSOA, dns.ClassINET},
+		{"example.org.", dns.TypeNS, dns.ClassINET},
+		{"app.example.org.", dns.TypeA, dns.ClassCHAOS},
+		{"a.b.c.d.e.f.example.org.", dns.TypeMX, dns.ClassINET},
+		{strings.Repeat("abcdefghi.", 24) + "example.org.", dns.TypeA, dns.ClassINET},
+		{".", dns.TypeANY, dns.ClassANY},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion(q.name, q.qtype)
+		m.Question[0].Qclass = q.class
+		m.SetEdns0(4096, true)
+		if wire, err := m.Pack(); err == nil {
+			f.Add(wire)
+		}
+	}
+	bg := testPlugin(f, testKeys...)
+	f.Fuzz(func(t *testing.T, wire []byte) {
+		m := new(dns.Msg)
+		if m.Unpack(wire) != nil || len(m.Question) != 1 {
+			return // CoreDNS's server drops these before any plugin
+		}
+		servePacks(t, bg, m)
+	})
+}
+
+// servePacks serves q and checks that a written reply packs.
+func servePacks(t *testing.T, bg *BlueGreen, q *dns.Msg) {
+	t.Helper()
+	rec := dnstest.NewRecorder(&test.ResponseWriter{})
+	if _, err := bg.ServeDNS(context.Background(), rec, q); err != nil {
+		t.Fatalf("%v: %v", q.Question, err)
+	}
+	if rec.Msg != nil {
+		if _, err := rec.Msg.Pack(); err != nil {
+			t.Fatalf("%v: reply does not pack: %v\n%v", q.Question, err, rec.Msg)
+		}
+	}
+}
