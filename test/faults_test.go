@@ -112,6 +112,9 @@ func TestEtcdOutage(t *testing.T) {
 	if since := metricValue(t, "coredns_bluegreen_stale_since_timestamp_seconds", "prefix", "/bluegreen/"); since != 0 {
 		t.Errorf("stale since %v after recovery, want 0", since)
 	}
+	if strings.Contains(logs.String(), "listing again") {
+		t.Error("the plugin listed etcd again instead of resuming its watch")
+	}
 
 	l.stop()
 	t.Logf("%d queries sent during the outage test, %d failed", l.sent.Load(), l.failed.Load())

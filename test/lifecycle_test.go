@@ -31,6 +31,7 @@ func freePort(t *testing.T) string {
 func TestReadyAfterFirstSync(t *testing.T) {
 	etcdAddr, readyAddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	_, udp, _ := startCoreDNS(t, corefile("http://"+etcdAddr, "", "ready "+readyAddr))
+	_, fallsThrough, _ := startCoreDNS(t, corefile("http://"+etcdAddr, "fallthrough", "hosts {\n\t\t10.9.9.9 app.example.org\n\t}"))
 
 	ready := func() (int, string) {
 		resp, err := http.Get("http://" + readyAddr + "/ready")
@@ -47,14 +48,19 @@ func TestReadyAfterFirstSync(t *testing.T) {
 	if m := query(t, "udp", udp, "app.example.org", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Errorf("before the first sync: %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
 	}
+	if got := answers(query(t, "udp", fallsThrough, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.9.9.9"}) {
+		t.Errorf("before the first sync, with fallthrough: %v, want hosts' A 10.9.9.9", got)
+	}
 
 	etcd := startEtcdAt(t, etcdAddr)
 	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
 	took := waitFor(t, "ready once etcd is up", 30*time.Second, func() bool { code, _ := ready(); return code == http.StatusOK })
 	t.Logf("ready %v after etcd started", took)
-	waitFor(t, "the answer once etcd is up", 10*time.Second, func() bool {
-		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.1.100"})
-	})
+	for _, addr := range []string{udp, fallsThrough} {
+		waitFor(t, "the answer once etcd is up", 10*time.Second, func() bool {
+			return slices.Equal(answers(query(t, "udp", addr, "app.example.org", dns.TypeA)), []string{"A 10.0.1.100"})
+		})
+	}
 }
 
 func TestReloadLeavesNothingBehind(t *testing.T) {
