@@ -1,7 +1,7 @@
 # bluegreen: see README.md, section Development.
 GO ?= go
 
-.PHONY: build test fuzz run clean
+.PHONY: build test fuzz bench run clean
 
 # The binary: CoreDNS with every in-tree plugin plus bluegreen.
 build:
@@ -22,6 +22,15 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) .
+
+# bluegreen beside hosts, etcd and whoami under dnsperf, flip latency, churn
+# and scale; writes BENCHMARKS.md. Takes about 15 minutes. dnsperf comes from
+# Debian; as root this installs it.
+bench: build
+	@command -v dnsperf >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq dnsperf >/dev/null; } || \
+		{ echo "make bench needs dnsperf: apt-get install dnsperf"; exit 1; }
+	cd test && $(GO) build -o ../bin/bgbench ./cmd/bgbench
+	bin/bgbench $(BENCHFLAGS)
 
 # A development etcd and CoreDNS on 127.0.0.1:1053; it prints what to try.
 run: build

@@ -72,7 +72,7 @@ func answer(qname string, qtype uint16, t target, ttl uint32) []dns.RR {
 	if t.cname != "" {
 		return []dns.RR{&dns.CNAME{Hdr: header(qname, dns.TypeCNAME, ttl), Target: t.cname}}
 	}
-	var rrs []dns.RR
+	rrs := make([]dns.RR, 0, len(t.a)+len(t.aaaa))
 	if qtype == dns.TypeA || qtype == dns.TypeANY {
 		for _, ip := range t.a {
 			rrs = append(rrs, &dns.A{Hdr: header(qname, dns.TypeA, ttl), A: ip})

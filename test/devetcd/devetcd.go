@@ -31,9 +31,14 @@ func Config(name, dir, clientAddr, peerAddr string) *embed.Config {
 // addr, and waits until it is ready. Close the returned server to stop it;
 // its client address is Clients[0].Addr().
 func Start(dir, addr string) (*embed.Etcd, error) {
-	e, err := embed.StartEtcd(Config("default", dir, addr, "127.0.0.1:0"))
+	return StartConfig(Config("default", dir, addr, "127.0.0.1:0"))
+}
+
+// StartConfig starts a single member as cfg says and waits until it is ready.
+func StartConfig(cfg *embed.Config) (*embed.Etcd, error) {
+	e, err := embed.StartEtcd(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("starting etcd on %s: %w", addr, err)
+		return nil, fmt.Errorf("starting etcd in %s: %w", cfg.Dir, err)
 	}
 	if err := Ready(e); err != nil {
 		e.Close()
