@@ -7,23 +7,25 @@ import (
 // entry is what the handler answers for one managed name. It is built by the
 // watcher and never changed once published in a snapshot.
 type entry struct {
-	active  colour
-	targets [2]target // an unset target has raw == ""
-	ttl     uint32
-	txt     []string // the _bluegreen TXT state
+	active   colour
+	targets  [2]target // an unset target has raw == ""
+	ttl      uint32
+	rev      int64    // the newest revision that changed one of the name's keys
+	problems []string // why keys of the name are ignored; nil when none are
 }
 
 // stateTXT lists the name's state for the _bluegreen TXT record, one
-// "key=value" string each, followed by why any key is being ignored.
-func stateTXT(e *entry, rev int64, problems []string) []string {
+// "key=value" string each, followed by why any key is being ignored. It is
+// built per query: such queries are rare, and memory per name is not.
+func (e *entry) stateTXT() []string {
 	txt := []string{
 		"active=" + e.active.String(),
 		"blue=" + e.targets[blue].raw,
 		"green=" + e.targets[green].raw,
 		"ttl=" + strconv.FormatUint(uint64(e.ttl), 10),
-		"revision=" + strconv.FormatInt(rev, 10),
+		"revision=" + strconv.FormatInt(e.rev, 10),
 	}
-	for _, p := range problems {
+	for _, p := range e.problems {
 		txt = append(txt, "stale="+p)
 	}
 	return splitTXT(txt)

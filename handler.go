@@ -44,7 +44,7 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		m.Rcode = dns.RcodeNameError
 	case v == viewState:
 		if state.QType() == dns.TypeTXT || state.QType() == dns.TypeANY {
-			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.txt}}
+			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT()}}
 		}
 	default:
 		c := e.active

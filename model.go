@@ -182,7 +182,7 @@ func (m *model) entry(name string) *entry {
 	if !n.serves {
 		return nil
 	}
-	e := &entry{active: n.served, ttl: m.ttl}
+	e := &entry{active: n.served, ttl: m.ttl, rev: n.rev}
 	if n.ttl.ok {
 		e.ttl = n.ttl.value
 	}
@@ -191,16 +191,14 @@ func (m *model) entry(name string) *entry {
 			e.targets[c] = n.targets[c].value
 		}
 	}
-	var problems []string
 	for _, p := range []string{n.active.problem, n.activeProblem, n.targets[blue].problem, n.targets[green].problem, n.ttl.problem} {
 		if p != "" {
-			problems = append(problems, p)
+			e.problems = append(e.problems, p)
 		}
 	}
 	for _, f := range slices.Sorted(maps.Keys(n.unknown)) {
-		problems = append(problems, n.unknown[f])
+		e.problems = append(e.problems, n.unknown[f])
 	}
-	e.txt = stateTXT(e, n.rev, problems)
 	return e
 }
 

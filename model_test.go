@@ -53,8 +53,8 @@ func TestModelKeepsLastGoodValue(t *testing.T) {
 		t.Fatalf("entry = %+v, want the last good state (blue 10.0.1.1, ttl 60)", e)
 	}
 	for _, want := range []string{`stale=active: "purple" is not a colour`, `stale=blue: "10.0.1.999"`, `stale=ttl: "soon"`} {
-		if !slices.ContainsFunc(e.txt, func(s string) bool { return strings.HasPrefix(s, want) }) {
-			t.Errorf("TXT state %q lacks %q", e.txt, want)
+		if !slices.ContainsFunc(e.stateTXT(), func(s string) bool { return strings.HasPrefix(s, want) }) {
+			t.Errorf("TXT state %q lacks %q", e.stateTXT(), want)
 		}
 	}
 	if got := testutil.ToFloat64(invalidValuesTotal) - before; got != 3 {
@@ -68,7 +68,7 @@ func TestModelKeepsLastGoodValue(t *testing.T) {
 	}
 
 	put(m, 20, "active=green")
-	if e := m.entry(app); e.active != green || slices.ContainsFunc(e.txt, func(s string) bool { return strings.HasPrefix(s, "stale=active") }) {
+	if e := m.entry(app); e.active != green || slices.ContainsFunc(e.stateTXT(), func(s string) bool { return strings.HasPrefix(s, "stale=active") }) {
 		t.Errorf("a good active value after a bad one: entry %+v", e)
 	}
 }
@@ -82,8 +82,8 @@ func TestModelActiveWithoutTargetKeepsServedColour(t *testing.T) {
 	if e == nil || e.active != blue {
 		t.Fatalf("entry = %+v, want blue kept while green has no target", e)
 	}
-	if !slices.Contains(e.txt, "stale=active: green has no target") {
-		t.Errorf("TXT state %q does not say why", e.txt)
+	if !slices.Contains(e.stateTXT(), "stale=active: green has no target") {
+		t.Errorf("TXT state %q does not say why", e.stateTXT())
 	}
 	put(m, 5, "green=10.0.2.1")
 	if e := m.entry(app); e.active != green {
@@ -134,12 +134,12 @@ func TestModelShowsUnknownKeysOfAName(t *testing.T) {
 	m := testModel()
 	put(m, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1", "actve=green")
 	e := m.entry(app)
-	if e == nil || e.active != blue || !slices.Contains(e.txt, "stale=actve: unknown field, want active, blue, green or ttl") {
+	if e == nil || e.active != blue || !slices.Contains(e.stateTXT(), "stale=actve: unknown field, want active, blue, green or ttl") {
 		t.Fatalf("entry %+v: want blue served and the mistyped key in the TXT state", e)
 	}
 	m.del("/bluegreen/app.example.org/actve", 9)
-	if e := m.entry(app); slices.ContainsFunc(e.txt, func(s string) bool { return strings.HasPrefix(s, "stale=") }) {
-		t.Errorf("TXT state %q after deleting the mistyped key", e.txt)
+	if e := m.entry(app); slices.ContainsFunc(e.stateTXT(), func(s string) bool { return strings.HasPrefix(s, "stale=") }) {
+		t.Errorf("TXT state %q after deleting the mistyped key", e.stateTXT())
 	}
 }
 
@@ -147,8 +147,8 @@ func TestStateTXT(t *testing.T) {
 	m := testModel()
 	put(m, 41, "active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net")
 	want := []string{"active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net", "ttl=30", "revision=43"}
-	if e := m.entry(app); !slices.Equal(e.txt, want) {
-		t.Errorf("TXT = %q, want %q", e.txt, want)
+	if e := m.entry(app); !slices.Equal(e.stateTXT(), want) {
+		t.Errorf("TXT = %q, want %q", e.stateTXT(), want)
 	}
 	long := splitTXT([]string{strings.Repeat("x", 600)})
 	if len(long) != 3 || len(long[0]) != 255 || len(long[2]) != 90 {

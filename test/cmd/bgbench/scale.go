@@ -31,7 +31,13 @@ type scaleRow struct {
 // it. The n names are those already seeded under /bluegreen/ (n+1, with app).
 func scale(client *clientv3.Client, endpoint string, n int) ([]scaleRow, error) {
 	var rows []scaleRow
-	for _, size := range []int{1000, 10000, n} {
+	var sizes []int
+	for _, size := range []int{1000, 10000} {
+		if size < n {
+			sizes = append(sizes, size)
+		}
+	}
+	for _, size := range append(sizes, n) {
 		prefix, names := "/bluegreen/", n+1
 		if size != n {
 			prefix, names = fmt.Sprintf("/scale%d/", size), size
