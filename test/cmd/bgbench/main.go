@@ -149,6 +149,11 @@ func run(o options) error {
 		}
 	}
 
+	step("CPU profile of bluegreen under load")
+	if r.profile, r.profileShare, err = profile(pprofPort, ports["bluegreen"], many, o.duration); err != nil {
+		return err
+	}
+
 	step("%d flips", o.flips)
 	if r.flips, err = flipLatencies(client, "127.0.0.1:"+ports["bluegreen"], o.flips); err != nil {
 		return err
@@ -210,12 +215,13 @@ example.org:%s {
 metrics.invalid:%s {
     bind 127.0.0.1
     prometheus 127.0.0.1:%s
+    pprof 127.0.0.1:%s
 }
-`, ports["hosts"], hostsFile, ports["etcd"], endpoint, ports["whoami"], ports["bluegreen"], endpoint, freePort(), metricsPort)
+`, ports["hosts"], hostsFile, ports["etcd"], endpoint, ports["whoami"], ports["bluegreen"], endpoint, freePort(), metricsPort, pprofPort)
 }
 
-// metricsPort is where CoreDNS exports its metrics.
-var metricsPort = freePort()
+// metricsPort is where CoreDNS exports its metrics, pprofPort its profiles.
+var metricsPort, pprofPort = freePort(), freePort()
 
 func step(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "%s  %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))

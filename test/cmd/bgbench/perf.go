@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -70,10 +72,14 @@ var (
 	lostLine = regexp.MustCompile(`Queries lost:\s+([0-9]+)`)
 )
 
-// dnsperf loads 127.0.0.1:port with the queries in file for d.
-func dnsperf(port, file string, d time.Duration) (perfResult, error) {
-	out, err := exec.Command("dnsperf", "-s", "127.0.0.1", "-p", port, "-d", file,
-		"-l", strconv.Itoa(int(d.Seconds())), "-c", "4", "-q", "200").CombinedOutput()
+// dnsperf loads 127.0.0.1:port with the queries in file for d, as fast as
+// it can, or at maxQPS when that is not 0.
+func dnsperf(port, file string, d time.Duration, maxQPS ...int) (perfResult, error) {
+	args := []string{"-s", "127.0.0.1", "-p", port, "-d", file, "-l", strconv.Itoa(int(d.Seconds())), "-c", "4", "-q", "200"}
+	if len(maxQPS) == 1 {
+		args = append(args, "-Q", strconv.Itoa(maxQPS[0]))
+	}
+	out, err := exec.Command("dnsperf", args...).CombinedOutput()
 	if err != nil {
 		return perfResult{}, fmt.Errorf("dnsperf: %v\n%s", err, out)
 	}
@@ -120,14 +126,17 @@ func flipLatencies(client *clientv3.Client, addr string, n int) ([]time.Duration
 }
 
 type churnResult struct {
-	quiet, busy perfResult
-	flips       int64
-	flipErrors  int64
-	elapsed     time.Duration
+	quiet, busy, paced perfResult
+	pacedQPS           int
+	flips              int64
+	flipErrors         int64
+	elapsed            time.Duration
 }
 
 // churn measures the query rate over the many-names set quietly, then while
-// names are flipped at o.flipRate per second.
+// names are flipped at o.flipRate per second; then, still flipping, it sends
+// half the quiet rate, which the server should answer without losing any:
+// at full load dnsperf overruns the UDP socket now and then, churn or not.
 func churn(client *clientv3.Client, port, many string, o options) (churnResult, error) {
 	var r churnResult
 	var err error
@@ -162,6 +171,10 @@ func churn(client *clientv3.Client, port, many string, o options) (churnResult, 
 		})
 	}
 	r.busy, err = dnsperf(port, many, o.churn)
+	if err == nil {
+		r.pacedQPS = int(r.quiet.qps / 2)
+		r.paced, err = dnsperf(port, many, o.churn, r.pacedQPS)
+	}
 	cancel()
 	wg.Wait()
 	r.elapsed = time.Since(start)
@@ -181,4 +194,47 @@ func sortedCopy(d []time.Duration) []time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s
+}
+
+// profile takes a CPU profile of CoreDNS while dnsperf loads port with file
+// for d, and returns pprof's top functions and the share of the samples in
+// bluegreen's code.
+func profile(pprofPort, port, file string, d time.Duration) (top, share string, err error) {
+	path := filepath.Join(os.TempDir(), "bgbench-cpu.pprof")
+	defer os.Remove(path)
+	load := make(chan error, 1)
+	go func() {
+		_, err := dnsperf(port, file, d+2*time.Second)
+		load <- err
+	}()
+	time.Sleep(time.Second) // let the load settle before sampling
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%s/debug/pprof/profile?seconds=%d", pprofPort, int(d.Seconds())))
+	if err != nil {
+		return "", "", err
+	}
+	data, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return "", "", err
+	}
+	if err := <-load; err != nil {
+		return "", "", err
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		return "", "", err
+	}
+	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=25", path).CombinedOutput()
+	if err != nil {
+		return "", "", fmt.Errorf("pprof: %v\n%s", err, out)
+	}
+	focus, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=1", "-focus=bluegreen-dns/bluegreen[.]", path).CombinedOutput()
+	if err != nil {
+		return "", "", fmt.Errorf("pprof: %v\n%s", err, focus)
+	}
+	for _, line := range strings.Split(string(focus), "\n") {
+		if strings.HasPrefix(line, "Showing nodes accounting for") {
+			share = strings.TrimPrefix(line, "Showing nodes accounting for ")
+		}
+	}
+	return string(out), share, nil
 }

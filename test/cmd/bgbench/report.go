@@ -19,6 +19,8 @@ type report struct {
 	flips   []time.Duration
 	churn   churnResult
 	scale   []scaleRow
+
+	profile, profileShare string
 }
 
 func (r *report) add(set, contender string, res perfResult) {
@@ -93,7 +95,9 @@ func (r *report) markdown() string {
 	w("## Churn\n\n")
 	w("Queries over the %d names for %v, first quiet, then while %d goroutines flip random names of the set at %d per second in all.\n\n", o.names, o.churn, 8, o.flipRate)
 	w("| | queries per second | queries sent | queries lost |\n|---|---|---|---|\n")
-	w("| quiet | %.0f | %d | %d |\n| churn | %.0f | %d | %d |\n\n", c.quiet.qps, c.quiet.sent, c.quiet.lost, c.busy.qps, c.busy.sent, c.busy.lost)
+	w("| quiet, full load | %.0f | %d | %d |\n| churn, full load | %.0f | %d | %d |\n", c.quiet.qps, c.quiet.sent, c.quiet.lost, c.busy.qps, c.busy.sent, c.busy.lost)
+	w("| churn, %d queries per second (half the quiet rate) | %.0f | %d | %d |\n\n", c.pacedQPS, c.paced.qps, c.paced.sent, c.paced.lost)
+	w("At full load dnsperf keeps 200 queries outstanding and now and then overruns the server's UDP socket, churn or not; at half the rate no query should be lost.\n\n")
 	w("Flips made: %d in %v (%.0f per second), %d failed. Query rate under churn: %.1f%% of the quiet rate.\n\n",
 		c.flips, c.elapsed.Round(time.Millisecond), float64(c.flips)/c.elapsed.Seconds(), c.flipErrors, 100*c.busy.qps/c.quiet.qps)
 
@@ -103,6 +107,9 @@ func (r *report) markdown() string {
 	for _, row := range r.scale {
 		w("| %d | %v | %.1f MiB | %.0f B |\n", row.names, row.sync.Round(time.Millisecond), float64(row.heap)/(1<<20), row.heapPerName)
 	}
+
+	w("\n## Where the time goes\n\n")
+	w("A CPU profile of CoreDNS for %v while dnsperf loads bluegreen with the %d names. Samples in bluegreen's own code, and what it calls: %s. The rest is CoreDNS's server reading, unpacking, packing and writing messages, which every contender pays, *whoami* included.\n\n```\n%s```\n", o.duration, o.names, r.profileShare, r.profile)
 
 	w("\n## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem .` (the plugin's query path, no network):\n\n```\n%s```\n", goBench())
 	return b.String()
