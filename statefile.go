@@ -58,20 +58,18 @@ func writeStateFiles(ctx context.Context, path, prefix string, ttl uint32, snap 
 // the new one, never part of one. A TTL equal to the default is left out.
 func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
 	f := stateFile{Prefix: prefix, Revision: s.rev, Names: make(map[string]map[string]string, s.names)}
-	for _, shard := range s.shards {
-		for name, e := range shard {
-			keys := map[string]string{fieldActive: e.active.String()}
-			for _, c := range colours {
-				if e.targets[c].set() {
-					keys[c.String()] = e.targets[c].raw
-				}
+	s.each(func(name string, e *entry) {
+		keys := map[string]string{fieldActive: e.active.String()}
+		for _, c := range colours {
+			if e.targets[c].set() {
+				keys[c.String()] = e.targets[c].raw
 			}
-			if e.ttl != ttl {
-				keys[fieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
-			}
-			f.Names[strings.TrimSuffix(name, ".")] = keys
 		}
-	}
+		if e.ttl != ttl {
+			keys[fieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
+		}
+		f.Names[strings.TrimSuffix(name, ".")] = keys
+	})
 	data, err := json.Marshal(f)
 	if err != nil {
 		return err

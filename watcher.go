@@ -139,13 +139,11 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 		}
 	}
 	changes := m.entries()
-	for _, shard := range old.shards {
-		for name := range shard {
-			if _, ok := changes[name]; !ok {
-				changes[name] = nil // gone from etcd
-			}
+	old.each(func(name string, _ *entry) {
+		if _, ok := changes[name]; !ok {
+			changes[name] = nil // gone from etcd
 		}
-	}
+	})
 	w.model = m
 	w.publish(old, rev, changes)
 	select {

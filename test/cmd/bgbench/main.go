@@ -96,7 +96,7 @@ func run(o options) error {
 	r := &report{opts: o, started: time.Now()}
 
 	etcdAddr := "127.0.0.1:" + freePort()
-	stopEtcd, err := startChild(os.Args[0], "etcd", filepath.Join(dir, "etcd"), etcdAddr)
+	stopEtcd, etcdPID, err := startChild(os.Args[0], "etcd", filepath.Join(dir, "etcd"), etcdAddr)
 	if err != nil {
 		return err
 	}
@@ -128,7 +128,7 @@ func run(o options) error {
 	if err := os.WriteFile(corefile, []byte(benchCorefile(ports, hostsFile, "http://"+etcdAddr)), 0o644); err != nil {
 		return err
 	}
-	stopCoreDNS, err := startCoreDNS(o.coredns, corefile, ports["bluegreen"], o.names+1)
+	stopCoreDNS, corednsPID, err := startCoreDNS(o.coredns, corefile, ports["bluegreen"], o.names+1)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,8 @@ func run(o options) error {
 	}
 
 	step("churn: %d flips/s for %v under load", o.flipRate, o.churn)
-	if r.churn, err = churn(client, ports["bluegreen"], many, o); err != nil {
+	procs := map[string]int{"CoreDNS": corednsPID, "etcd": etcdPID, "bgbench (dnsperf aside)": os.Getpid()}
+	if r.churn, err = churn(client, ports["bluegreen"], many, o, procs); err != nil {
 		return err
 	}
 
@@ -237,11 +238,11 @@ func freePort() string {
 }
 
 // startChild runs a command until the returned stop is called.
-func startChild(name string, args ...string) (stop func(), err error) {
+func startChild(name string, args ...string) (stop func(), pid int, err error) {
 	cmd := exec.Command(name, args...)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+		return nil, 0, fmt.Errorf("starting %s: %w", name, err)
 	}
 	done := false
 	return func() {
@@ -250,7 +251,21 @@ func startChild(name string, args ...string) (stop func(), err error) {
 			cmd.Process.Signal(syscall.SIGTERM)
 			cmd.Wait()
 		}
-	}, nil
+	}, cmd.Process.Pid, nil
+}
+
+// cpuSeconds is the CPU time a process has used, user and system.
+func cpuSeconds(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses: utime and
+	// stime are the 12th and 13th, in clock ticks of 1/100 s.
+	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	utime, _ := strconv.ParseFloat(f[11], 64)
+	stime, _ := strconv.ParseFloat(f[12], 64)
+	return (utime + stime) / 100
 }
 
 func waitEtcd(client *clientv3.Client) error {

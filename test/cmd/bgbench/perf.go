@@ -22,20 +22,20 @@ import (
 
 // startCoreDNS runs the binary with the Corefile and waits until bluegreen
 // serves wantNames names.
-func startCoreDNS(binary, corefile, port string, wantNames int) (stop func(), err error) {
-	stop, err = startChild(binary, "-quiet", "-conf", corefile)
+func startCoreDNS(binary, corefile, port string, wantNames int) (stop func(), pid int, err error) {
+	stop, pid, err = startChild(binary, "-quiet", "-conf", corefile)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for metric("coredns_bluegreen_names") != float64(wantNames) {
 		if time.Now().After(deadline) {
 			stop()
-			return nil, fmt.Errorf("CoreDNS did not serve %d names within 2 minutes", wantNames)
+			return nil, 0, fmt.Errorf("CoreDNS did not serve %d names within 2 minutes", wantNames)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return stop, nil
+	return stop, pid, nil
 }
 
 // metric reads one unlabelled-or-summed series from CoreDNS's metrics; -1
@@ -131,16 +131,33 @@ type churnResult struct {
 	flips              int64
 	flipErrors         int64
 	elapsed            time.Duration
+	// CPU seconds each process used during the quiet and the busy full-load runs.
+	cpuQuiet, cpuBusy map[string]float64
+}
+
+// cpuDuring runs f and returns the CPU seconds each process used meanwhile.
+func cpuDuring(procs map[string]int, f func() error) (map[string]float64, error) {
+	before := map[string]float64{}
+	for name, pid := range procs {
+		before[name] = cpuSeconds(pid)
+	}
+	err := f()
+	used := map[string]float64{}
+	for name, pid := range procs {
+		used[name] = cpuSeconds(pid) - before[name]
+	}
+	return used, err
 }
 
 // churn measures the query rate over the many-names set quietly, then while
 // names are flipped at o.flipRate per second; then, still flipping, it sends
 // half the quiet rate, which the server should answer without losing any:
 // at full load dnsperf overruns the UDP socket now and then, churn or not.
-func churn(client *clientv3.Client, port, many string, o options) (churnResult, error) {
+func churn(client *clientv3.Client, port, many string, o options, procs map[string]int) (churnResult, error) {
 	var r churnResult
 	var err error
-	if r.quiet, err = dnsperf(port, many, o.churn); err != nil {
+	r.cpuQuiet, err = cpuDuring(procs, func() (err error) { r.quiet, err = dnsperf(port, many, o.churn); return err })
+	if err != nil {
 		return r, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -170,7 +187,7 @@ func churn(client *clientv3.Client, port, many string, o options) (churnResult, 
 			}
 		})
 	}
-	r.busy, err = dnsperf(port, many, o.churn)
+	r.cpuBusy, err = cpuDuring(procs, func() (err error) { r.busy, err = dnsperf(port, many, o.churn); return err })
 	if err == nil {
 		r.pacedQPS = int(r.quiet.qps / 2)
 		r.paced, err = dnsperf(port, many, o.churn, r.pacedQPS)

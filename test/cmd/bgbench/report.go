@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"runtime"
@@ -100,6 +101,12 @@ func (r *report) markdown() string {
 	w("At full load dnsperf keeps 200 queries outstanding and now and then overruns the server's UDP socket, churn or not; at half the rate no query should be lost.\n\n")
 	w("Flips made: %d in %v (%.0f per second), %d failed. Query rate under churn: %.1f%% of the quiet rate.\n\n",
 		c.flips, c.elapsed.Round(time.Millisecond), float64(c.flips)/c.elapsed.Seconds(), c.flipErrors, 100*c.busy.qps/c.quiet.qps)
+	w("The machine has %d cores for everything. CPU seconds each process used during the two full-load runs of %v (dnsperf, not counted, takes about a core):\n\n| process | quiet | churn |\n|---|---|---|\n", runtime.NumCPU(), o.churn)
+	for _, name := range slices.Sorted(maps.Keys(c.cpuQuiet)) {
+		w("| %s | %.1f | %.1f |\n", name, c.cpuQuiet[name], c.cpuBusy[name])
+	}
+	w("\nCoreDNS CPU per thousand queries: %.2f ms quiet, %.2f ms under churn.\n\n",
+		1000*c.cpuQuiet["CoreDNS"]/float64(c.quiet.sent)*1000, 1000*c.cpuBusy["CoreDNS"]/float64(c.busy.sent)*1000)
 
 	w("## Scale\n\n")
 	w("bluegreen started in the benchmark's own process over a prefix of N names (3 keys each): the time from starting CoreDNS to the first list being served, and the heap still in use after it (after GC, minus the heap before).\n\n")
