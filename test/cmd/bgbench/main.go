@@ -150,7 +150,18 @@ func run(o options) error {
 	}
 
 	step("CPU profile of bluegreen under load")
-	if r.profile, r.profileShare, err = profile(pprofPort, ports["bluegreen"], many, o.duration); err != nil {
+	quiet, err := profileDuring(pprofPort, o.duration, func() error {
+		_, err := dnsperf(ports["bluegreen"], many, o.duration+2*time.Second)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	defer os.Remove(quiet)
+	if r.profile, err = pprofTop(quiet); err != nil {
+		return err
+	}
+	if r.quietShares, err = pprofShares(quiet); err != nil {
 		return err
 	}
 
@@ -162,6 +173,10 @@ func run(o options) error {
 	step("churn: %d flips/s for %v under load", o.flipRate, o.churn)
 	procs := map[string]int{"CoreDNS": corednsPID, "etcd": etcdPID, "bgbench (dnsperf aside)": os.Getpid()}
 	if r.churn, err = churn(client, ports["bluegreen"], many, o, procs); err != nil {
+		return err
+	}
+	defer os.Remove(r.churn.profile)
+	if r.churnShares, err = pprofShares(r.churn.profile); err != nil {
 		return err
 	}
 

@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -133,6 +131,7 @@ type churnResult struct {
 	elapsed            time.Duration
 	// CPU seconds each process used during the quiet and the busy full-load runs.
 	cpuQuiet, cpuBusy map[string]float64
+	profile           string // of CoreDNS during the busy run
 }
 
 // cpuDuring runs f and returns the CPU seconds each process used meanwhile.
@@ -187,7 +186,10 @@ func churn(client *clientv3.Client, port, many string, o options, procs map[stri
 			}
 		})
 	}
-	r.cpuBusy, err = cpuDuring(procs, func() (err error) { r.busy, err = dnsperf(port, many, o.churn); return err })
+	r.cpuBusy, err = cpuDuring(procs, func() (err error) {
+		r.profile, err = profileDuring(pprofPort, o.churn/2, func() (err error) { r.busy, err = dnsperf(port, many, o.churn); return err })
+		return err
+	})
 	if err == nil {
 		r.pacedQPS = int(r.quiet.qps / 2)
 		r.paced, err = dnsperf(port, many, o.churn, r.pacedQPS)
@@ -211,47 +213,4 @@ func sortedCopy(d []time.Duration) []time.Duration {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return s
-}
-
-// profile takes a CPU profile of CoreDNS while dnsperf loads port with file
-// for d, and returns pprof's top functions and the share of the samples in
-// bluegreen's code.
-func profile(pprofPort, port, file string, d time.Duration) (top, share string, err error) {
-	path := filepath.Join(os.TempDir(), "bgbench-cpu.pprof")
-	defer os.Remove(path)
-	load := make(chan error, 1)
-	go func() {
-		_, err := dnsperf(port, file, d+2*time.Second)
-		load <- err
-	}()
-	time.Sleep(time.Second) // let the load settle before sampling
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%s/debug/pprof/profile?seconds=%d", pprofPort, int(d.Seconds())))
-	if err != nil {
-		return "", "", err
-	}
-	data, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return "", "", err
-	}
-	if err := <-load; err != nil {
-		return "", "", err
-	}
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		return "", "", err
-	}
-	out, err := exec.Command("go", "tool", "pprof", "-top", "-cum", "-nodecount=25", path).CombinedOutput()
-	if err != nil {
-		return "", "", fmt.Errorf("pprof: %v\n%s", err, out)
-	}
-	focus, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=1", "-focus=bluegreen-dns/bluegreen[.]", path).CombinedOutput()
-	if err != nil {
-		return "", "", fmt.Errorf("pprof: %v\n%s", err, focus)
-	}
-	for _, line := range strings.Split(string(focus), "\n") {
-		if strings.HasPrefix(line, "Showing nodes accounting for") {
-			share = strings.TrimPrefix(line, "Showing nodes accounting for ")
-		}
-	}
-	return string(out), share, nil
 }

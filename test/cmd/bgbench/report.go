@@ -21,7 +21,8 @@ type report struct {
 	churn   churnResult
 	scale   []scaleRow
 
-	profile, profileShare string
+	profile                  string // pprof's top, quiet
+	quietShares, churnShares shares
 }
 
 func (r *report) add(set, contender string, res perfResult) {
@@ -107,6 +108,15 @@ func (r *report) markdown() string {
 	}
 	w("\nCoreDNS CPU per thousand queries: %.2f ms quiet, %.2f ms under churn.\n\n",
 		1000*c.cpuQuiet["CoreDNS"]/float64(c.quiet.sent)*1000, 1000*c.cpuBusy["CoreDNS"]/float64(c.busy.sent)*1000)
+	w("Where CoreDNS's CPU went, from CPU profiles at full load over the %d names, quiet (%v) and during churn (%v); each column counts the samples whose stack includes the named code:\n\n", o.names, o.duration, o.churn/2)
+	w("| | bluegreen's ServeDNS | bluegreen's watcher | etcd client | garbage collector |\n|---|---|---|---|---|\n")
+	for _, row := range []struct {
+		name string
+		s    shares
+	}{{"quiet", r.quietShares}, {"churn", r.churnShares}} {
+		w("| %s | %s | %s | %s | %s |\n", row.name, row.s.serve, row.s.watcher, row.s.client, row.s.gc)
+	}
+	w("\n")
 
 	w("## Scale\n\n")
 	w("bluegreen started in the benchmark's own process over a prefix of N names (3 keys each): the time from starting CoreDNS to the first list being served, and the heap still in use after it (after GC, minus the heap before).\n\n")
@@ -116,7 +126,7 @@ func (r *report) markdown() string {
 	}
 
 	w("\n## Where the time goes\n\n")
-	w("A CPU profile of CoreDNS for %v while dnsperf loads bluegreen with the %d names. Samples in bluegreen's own code, and what it calls: %s. The rest is CoreDNS's server reading, unpacking, packing and writing messages, which every contender pays, *whoami* included.\n\n```\n%s```\n", o.duration, o.names, r.profileShare, r.profile)
+	w("A CPU profile of CoreDNS for %v while dnsperf loads bluegreen with the %d names. bluegreen's ServeDNS, with all it calls (writing the reply included): %s of the samples. The rest is CoreDNS's server reading and unpacking queries and the runtime, which every contender pays, *whoami* included.\n\n```\n%s```\n", o.duration, o.names, r.quietShares.serve, r.profile)
 
 	w("\n## Go benchmarks\n\n`go test -run '^$' -bench . -benchmem .` (the plugin's query path, no network):\n\n```\n%s```\n", goBench())
 	return b.String()
