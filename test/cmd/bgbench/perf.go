@@ -124,11 +124,12 @@ func flipLatencies(client *clientv3.Client, addr string, n int) ([]time.Duration
 }
 
 type churnResult struct {
-	quiet, busy, paced perfResult
-	pacedQPS           int
-	flips              int64
-	flipErrors         int64
-	elapsed            time.Duration
+	quiet, busy           perfResult // full load
+	quietPaced, busyPaced perfResult // at pacedQPS
+	pacedQPS              int
+	flips                 int64
+	flipErrors            int64
+	elapsed               time.Duration
 	// CPU seconds each process used during the quiet and the busy full-load runs.
 	cpuQuiet, cpuBusy map[string]float64
 	profile           string // of CoreDNS during the busy run
@@ -149,14 +150,18 @@ func cpuDuring(procs map[string]int, f func() error) (map[string]float64, error)
 }
 
 // churn measures the query rate over the many-names set quietly, then while
-// names are flipped at o.flipRate per second; then, still flipping, it sends
-// half the quiet rate, which the server should answer without losing any:
-// at full load dnsperf overruns the UDP socket now and then, churn or not.
+// names are flipped at o.flipRate per second. Each time it also sends half
+// the quiet rate, to count lost queries below saturation: at full load
+// dnsperf overruns the UDP socket now and then, churn or not.
 func churn(client *clientv3.Client, port, many string, o options, procs map[string]int) (churnResult, error) {
 	var r churnResult
 	var err error
 	r.cpuQuiet, err = cpuDuring(procs, func() (err error) { r.quiet, err = dnsperf(port, many, o.churn); return err })
 	if err != nil {
+		return r, err
+	}
+	r.pacedQPS = int(r.quiet.qps / 2)
+	if r.quietPaced, err = dnsperf(port, many, o.churn, r.pacedQPS); err != nil {
 		return r, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -191,8 +196,7 @@ func churn(client *clientv3.Client, port, many string, o options, procs map[stri
 		return err
 	})
 	if err == nil {
-		r.pacedQPS = int(r.quiet.qps / 2)
-		r.paced, err = dnsperf(port, many, o.churn, r.pacedQPS)
+		r.busyPaced, err = dnsperf(port, many, o.churn, r.pacedQPS)
 	}
 	cancel()
 	wg.Wait()

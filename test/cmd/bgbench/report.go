@@ -97,9 +97,18 @@ func (r *report) markdown() string {
 	w("## Churn\n\n")
 	w("Queries over the %d names for %v, first quiet, then while %d goroutines flip random names of the set at %d per second in all.\n\n", o.names, o.churn, 8, o.flipRate)
 	w("| | queries per second | queries sent | queries lost |\n|---|---|---|---|\n")
-	w("| quiet, full load | %.0f | %d | %d |\n| churn, full load | %.0f | %d | %d |\n", c.quiet.qps, c.quiet.sent, c.quiet.lost, c.busy.qps, c.busy.sent, c.busy.lost)
-	w("| churn, %d queries per second (half the quiet rate) | %.0f | %d | %d |\n\n", c.pacedQPS, c.paced.qps, c.paced.sent, c.paced.lost)
-	w("At full load dnsperf keeps 200 queries outstanding and now and then overruns the server's UDP socket, churn or not; at half the rate no query should be lost.\n\n")
+	for _, row := range []struct {
+		name string
+		res  perfResult
+	}{
+		{"quiet, full load", c.quiet},
+		{fmt.Sprintf("quiet, %d per second (half)", c.pacedQPS), c.quietPaced},
+		{"churn, full load", c.busy},
+		{fmt.Sprintf("churn, %d per second (half)", c.pacedQPS), c.busyPaced},
+	} {
+		w("| %s | %.0f | %d | %d |\n", row.name, row.res.qps, row.res.sent, row.res.lost)
+	}
+	w("\nAt full load dnsperf keeps 200 queries outstanding and overruns the server's UDP socket now and then, churn or not; the runs at half the quiet rate count losses below saturation.\n\n")
 	w("Flips made: %d in %v (%.0f per second), %d failed. Query rate under churn: %.1f%% of the quiet rate.\n\n",
 		c.flips, c.elapsed.Round(time.Millisecond), float64(c.flips)/c.elapsed.Seconds(), c.flipErrors, 100*c.busy.qps/c.quiet.qps)
 	w("The machine has %d cores for everything. CPU seconds each process used during the two full-load runs of %v (dnsperf, not counted, takes about a core):\n\n| process | quiet | churn |\n|---|---|---|\n", runtime.NumCPU(), o.churn)
