@@ -75,6 +75,12 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.1.100"}) {
 		t.Fatalf("after the first load: %v", got)
 	}
+	// Count only once the watch delivers: its gRPC stream is set up after
+	// the first list, a moment after the first answer.
+	etcd.putName(t, "watching.example.org", "blue", "10.0.3.100", "10.0.4.100")
+	waitFor(t, "a name added after the first load", 10*time.Second, func() bool {
+		return slices.Equal(answers(query(t, "udp", udp, "watching.example.org", dns.TypeA)), []string{"A 10.0.3.100"})
+	})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(etcd.endpoint, "http://"))
 	goroutines, conns := clientGoroutines(), etcdConns(t, port)
 	l := startLoad(t, 2, udp, "app.example.org", []string{"A 10.0.1.100"}, []string{"A 10.0.2.100"})
@@ -99,9 +105,19 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 	if l.failed.Load() != 0 {
 		t.Errorf("%d of %d queries failed during reloads; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
 	}
-	waitFor(t, fmt.Sprintf("plugin and etcd client goroutines back to %d and etcd connections to %d", goroutines, conns), 10*time.Second, func() bool {
-		return clientGoroutines() == goroutines && etcdConns(t, port) == conns
-	})
+	var gotGoroutines, gotConns int
+	settled := func() bool {
+		gotGoroutines, gotConns = clientGoroutines(), etcdConns(t, port)
+		return gotGoroutines == goroutines && gotConns == conns
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !settled() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %d reloads: %d plugin and etcd client goroutines and %d etcd connections, want %d and %d as after the first load",
+				reloads, gotGoroutines, gotConns, goroutines, conns)
+		}
+		time.Sleep(time.Millisecond)
+	}
 	t.Logf("after %d reloads: %d plugin and etcd client goroutines, %d etcd connections, as after the first load", reloads, goroutines, conns)
 }
 
