@@ -15,6 +15,7 @@ import (
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	clog "github.com/coredns/coredns/plugin/pkg/log"
+	"github.com/coredns/coredns/plugin/pkg/upstream"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -41,6 +42,12 @@ type BlueGreen struct {
 	prefix    string
 	etcd      clientv3.Config
 	stateFile string // the snapshot option; "" for none
+	checks    checkConfig
+	upstream  *upstream.Upstream
+
+	// canaryV4 and canaryV6 cut a client's address to its network for the
+	// canary split.
+	canaryV4, canaryV6 uint8
 
 	snap    atomic.Pointer[snapshot] // nil until the first list
 	stop    context.CancelFunc
@@ -59,12 +66,15 @@ func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
+	m := newModel(bg.prefix, bg.Zones, bg.ttl)
+	m.failover = bg.checks.failover
 	w := &watcher{
-		config: bg.etcd,
-		prefix: bg.prefix,
-		model:  newModel(bg.prefix, bg.Zones, bg.ttl),
-		snap:   &bg.snap,
-		synced: make(chan struct{}),
+		config:    bg.etcd,
+		checkConf: bg.checks,
+		prefix:    bg.prefix,
+		model:     m,
+		snap:      &bg.snap,
+		synced:    make(chan struct{}),
 	}
 	bg.running.Go(func() { w.run(ctx) })
 

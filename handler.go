@@ -35,6 +35,8 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	ecs := clientSubnet(r)
+	var scope uint8 // of the client subnet: how much of it the answer depends on
 	switch {
 	case e == nil && qname == zone:
 		if state.QType() == dns.TypeSOA {
@@ -47,23 +49,63 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT()}}
 		}
 	default:
-		c := e.active
+		c := e.answering()
 		switch v {
 		case viewBlue:
 			c = blue
 		case viewGreen:
 			c = green
+		default:
+			switch {
+			case e.split == 100:
+				c = e.active.other()
+			case e.split > 0:
+				network, bits := network(w, ecs, bg.canaryV4, bg.canaryV6)
+				c = splitColour(e.active, e.split, slot(qname, network))
+				if ecs != nil && ecs.SourceNetmask > 0 {
+					scope = bits
+				}
+			}
 		}
-		m.Answer = answer(state.QName(), state.QType(), e.targets[c], e.ttl)
-		if e.targets[c].set() {
+		t := e.targets[c]
+		m.Answer = answer(state.QName(), state.QType(), t, e.ttl)
+		if t.cname != "" && (state.QType() == dns.TypeA || state.QType() == dns.TypeAAAA) {
+			m.Answer = append(m.Answer, bg.chase(ctx, state, t.cname)...)
+		}
+		if t.set() {
 			answersTotal.WithLabelValues(metrics.WithServer(ctx), c.String()).Inc()
 		}
 	}
 	if len(m.Answer) == 0 {
 		m.Ns = []dns.RR{bg.soa(zone, snap.rev)}
 	}
+	if ecs != nil {
+		echoSubnet(m, ecs, scope)
+	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// maxChase bounds how many CNAMEs of managed names one answer follows, so
+// that names that point at each other end in a CNAME instead of a loop.
+const maxChase = 8
+
+type chaseKey struct{}
+
+// chase resolves a CNAME target through the whole server, as the template
+// and file plugins do, so that a client gets the target's records in the
+// same answer. It returns nothing when the target does not resolve.
+func (bg *BlueGreen) chase(ctx context.Context, state request.Request, target string) []dns.RR {
+	depth, _ := ctx.Value(chaseKey{}).(int)
+	if depth >= maxChase {
+		return nil
+	}
+	ctx = context.WithValue(ctx, chaseKey{}, depth+1)
+	m, err := bg.upstream.Lookup(ctx, state, target, state.QType())
+	if err != nil || m == nil || m.Rcode != dns.RcodeSuccess {
+		return nil
+	}
+	return m.Answer
 }
 
 // answer is what target t gives for a query of qtype: a CNAME for any type

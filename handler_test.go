@@ -7,6 +7,7 @@ import (
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/pkg/fall"
+	"github.com/coredns/coredns/plugin/pkg/upstream"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 )
@@ -16,7 +17,8 @@ import (
 // REFUSED, so that a test sees when a query was passed on.
 func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 	t.Helper()
-	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil)}
+	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil),
+		upstream: upstream.New(), canaryV4: defaultCanaryV4, canaryV6: defaultCanaryV6}
 	m := newModel("/bluegreen/", bg.Zones, bg.ttl)
 	changes := map[string]*entry{}
 	for _, kv := range kvs {
@@ -82,7 +84,7 @@ func TestServeDNS(t *testing.T) {
 		// blue.v6 has no target: the name exists, with no data.
 		{Qname: "blue.v6.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "_bluegreen.app.example.org.", Qtype: dns.TypeTXT, Answer: []dns.RR{
-			test.TXT(`_bluegreen.app.example.org.	0	IN	TXT	"active=blue" "blue=10.0.1.100,10.0.1.101,2001:db8::100" "green=app-v2.example.net" "ttl=60" "revision=7"`),
+			test.TXT(`_bluegreen.app.example.org.	0	IN	TXT	"active=blue" "blue=10.0.1.100,10.0.1.101,2001:db8::100" "green=app-v2.example.net" "ttl=60" "canary=0" "revision=7"`),
 		}},
 		{Qname: "_bluegreen.app.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
@@ -147,7 +149,8 @@ func TestServeDNSFallthrough(t *testing.T) {
 }
 
 func TestServeDNSBeforeFirstSync(t *testing.T) {
-	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil)}
+	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil),
+		upstream: upstream.New(), canaryV4: defaultCanaryV4, canaryV6: defaultCanaryV6}
 	if bg.Ready() {
 		t.Error("Ready before the first list")
 	}

@@ -59,3 +59,28 @@ var (
 		Help:      "Times the etcd watch was started again after it ended with an error.",
 	})
 )
+
+var (
+	// Checks are opted into per name, so these series are per name too.
+	healthyAddresses = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "healthy_addresses",
+		Help:      "Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
+	}, []string{"name", "colour"})
+
+	failoversTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "failovers_total",
+		Help:      "Times a name was answered with its idle colour because every address of its active colour was down.",
+	}, []string{"name"})
+
+	probeSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "check_duration_seconds",
+		Help:      "How long one check of one address took, by check type and result.",
+		Buckets:   prometheus.ExponentialBuckets(0.0001, 4, 9), // 100µs to 6.5s
+	}, []string{"type", "result"})
+)

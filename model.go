@@ -19,20 +19,27 @@ type model struct {
 	ttl    uint32 // the Corefile's default
 	names  map[string]*nameKeys
 
+	// failover lets a name whose active colour is down answer the idle one.
+	failover bool
+	// down holds each checked name's addresses that fail their check, as
+	// the checker reports them.
+	down map[string]map[string]bool
+
 	// reported holds the keys being ignored, with the revision already
 	// logged, so that each problem is logged and counted once.
 	reported map[string]int64
 }
 
 func newModel(prefix string, zones []string, ttl uint32) *model {
-	return &model{prefix: prefix, zones: zones, ttl: ttl, names: map[string]*nameKeys{}, reported: map[string]int64{}}
+	return &model{prefix: prefix, zones: zones, ttl: ttl, names: map[string]*nameKeys{}, failover: true,
+		down: map[string]map[string]bool{}, reported: map[string]int64{}}
 }
 
 // fresh returns an empty model with m's settings, for a new list; what was
-// reported stays reported.
+// reported stays reported, and what checks found stays found.
 func (m *model) fresh() *model {
 	f := newModel(m.prefix, m.zones, m.ttl)
-	f.reported = m.reported
+	f.failover, f.down, f.reported = m.failover, m.down, m.reported
 	return f
 }
 
@@ -53,6 +60,8 @@ type nameKeys struct {
 	active  field[colour] // the colour the active key asks for
 	targets [2]field[target]
 	ttl     field[uint32]
+	canary  field[uint8]
+	check   field[check]
 	unknown map[string]string // keys of unknown fields, by field, with why
 
 	// served is the colour answered; it lags active while active names a
@@ -102,13 +111,17 @@ func (m *model) put(key, value string, rev int64) string {
 		err = n.active.put(f, value, rev, parseColour)
 	case fieldTTL:
 		err = n.ttl.put(f, value, rev, parseTTL)
+	case fieldCanary:
+		err = n.canary.put(f, value, rev, parseCanary)
+	case fieldCheck:
+		err = n.check.put(f, value, rev, parseCheck)
 	case fieldBlue, fieldGreen:
 		c, _ := parseColour(f)
 		err = n.targets[c].put(f, value, rev, parseTarget)
 	default:
 		// Most likely a typo, as of .../actve for .../active: the TXT
 		// state shows it next to the name.
-		err = errors.New("unknown field, want active, blue, green or ttl")
+		err = errors.New("unknown field, want active, blue, green, ttl, canary or check")
 		if n.unknown == nil {
 			n.unknown = map[string]string{}
 		}
@@ -139,13 +152,18 @@ func (m *model) del(key string, rev int64) string {
 		n.active = field[colour]{}
 	case fieldTTL:
 		n.ttl = field[uint32]{}
+	case fieldCanary:
+		n.canary = field[uint8]{}
+	case fieldCheck:
+		n.check = field[check]{}
 	case fieldBlue, fieldGreen:
 		c, _ := parseColour(f)
 		n.targets[c] = field[target]{}
 	default:
 		delete(n.unknown, f)
 	}
-	if n.active.rev == 0 && n.ttl.rev == 0 && n.targets[blue].rev == 0 && n.targets[green].rev == 0 && len(n.unknown) == 0 {
+	if n.active.rev == 0 && n.ttl.rev == 0 && n.targets[blue].rev == 0 && n.targets[green].rev == 0 &&
+		n.canary.rev == 0 && n.check.rev == 0 && len(n.unknown) == 0 {
 		delete(m.names, name)
 	}
 	return name
@@ -186,12 +204,39 @@ func (m *model) entry(name string) *entry {
 	if n.ttl.ok {
 		e.ttl = n.ttl.value
 	}
+	if n.check.ok {
+		e.check = n.check.value.raw
+	}
+	// Checks leave out the addresses that are down; a colour with none up
+	// is down, and the name fails over from it when the other colour is up.
+	down := m.down[name]
+	var up [2]bool
 	for _, c := range colours {
 		if n.targets[c].ok {
-			e.targets[c] = n.targets[c].value
+			e.targets[c], up[c] = n.targets[c].value.without(down)
 		}
 	}
-	for _, p := range []string{n.active.problem, n.activeProblem, n.targets[blue].problem, n.targets[green].problem, n.ttl.problem} {
+	idle := e.active.other()
+	e.failover = m.failover && !up[e.active] && up[idle]
+	for addr := range down {
+		e.down = append(e.down, addr)
+	}
+	slices.Sort(e.down)
+
+	if n.canary.ok {
+		e.canary = n.canary.value
+	}
+	switch {
+	case e.canary == 0 || e.failover:
+	case !n.targets[idle].ok:
+		key := m.prefix + strings.TrimSuffix(name, ".") + "/" + fieldCanary
+		m.ignore(key, n.canary.rev, fmt.Errorf("key %q: %s has no target", key, idle))
+	case m.failover && !up[idle]: // no canary client is sent to a colour that is down
+	default:
+		e.split = e.canary
+	}
+	for _, p := range []string{n.active.problem, n.activeProblem, n.targets[blue].problem, n.targets[green].problem,
+		n.ttl.problem, n.canary.problem, n.check.problem} {
 		if p != "" {
 			e.problems = append(e.problems, p)
 		}

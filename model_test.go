@@ -134,7 +134,7 @@ func TestModelShowsUnknownKeysOfAName(t *testing.T) {
 	m := testModel()
 	put(m, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1", "actve=green")
 	e := m.entry(app)
-	if e == nil || e.active != blue || !slices.Contains(e.stateTXT(), "stale=actve: unknown field, want active, blue, green or ttl") {
+	if e == nil || e.active != blue || !slices.Contains(e.stateTXT(), "stale=actve: unknown field, want active, blue, green, ttl, canary or check") {
 		t.Fatalf("entry %+v: want blue served and the mistyped key in the TXT state", e)
 	}
 	m.del("/bluegreen/app.example.org/actve", 9)
@@ -146,7 +146,7 @@ func TestModelShowsUnknownKeysOfAName(t *testing.T) {
 func TestStateTXT(t *testing.T) {
 	m := testModel()
 	put(m, 41, "active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net")
-	want := []string{"active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net", "ttl=30", "revision=43"}
+	want := []string{"active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net", "ttl=30", "canary=0", "revision=43"}
 	if e := m.entry(app); !slices.Equal(e.stateTXT(), want) {
 		t.Errorf("TXT = %q, want %q", e.stateTXT(), want)
 	}

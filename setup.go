@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"net/url"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
 	mwtls "github.com/coredns/coredns/plugin/pkg/tls"
+	"github.com/coredns/coredns/plugin/pkg/upstream"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
@@ -40,8 +42,12 @@ func setup(c *caddy.Controller) error {
 
 func parse(c *caddy.Controller) (*BlueGreen, error) {
 	bg := &BlueGreen{
-		ttl:    defaultTTL,
-		prefix: defaultPrefix,
+		ttl:      defaultTTL,
+		prefix:   defaultPrefix,
+		checks:   defaultChecks,
+		upstream: upstream.New(),
+		canaryV4: defaultCanaryV4,
+		canaryV6: defaultCanaryV6,
 		etcd: clientv3.Config{
 			Endpoints:            []string{defaultEndpoint},
 			DialTimeout:          requestTimeout,
@@ -68,6 +74,9 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 			if err := parseOption(c, bg, root); err != nil {
 				return nil, err
 			}
+		}
+		if bg.checks.timeout > bg.checks.interval {
+			return nil, c.Errf("check_timeout %v is longer than check_interval %v", bg.checks.timeout, bg.checks.interval)
 		}
 	}
 	return bg, nil
@@ -128,6 +137,47 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		bg.stateFile = inRoot(root, args[0])
 	case "fallthrough":
 		bg.Fall.SetZonesFromArgs(args)
+	case "canary_subnet":
+		if len(args) != 2 {
+			return c.Errf("canary_subnet takes 2 arguments, the IPv4 and the IPv6 prefix length")
+		}
+		v4, err4 := strconv.ParseUint(args[0], 10, 8)
+		v6, err6 := strconv.ParseUint(args[1], 10, 8)
+		if err4 != nil || err6 != nil || v4 > 32 || v6 > 128 {
+			return c.Errf("canary_subnet %s %s: want an IPv4 prefix length from 0 to 32 and an IPv6 one from 0 to 128", args[0], args[1])
+		}
+		bg.canaryV4, bg.canaryV6 = uint8(v4), uint8(v6)
+	case "check_interval", "check_timeout":
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		d, err := time.ParseDuration(args[0])
+		if err != nil || d <= 0 {
+			return c.Errf("%s %q: want a positive duration such as 2s or 500ms", option, args[0])
+		}
+		if option == "check_interval" {
+			bg.checks.interval = d
+		} else {
+			bg.checks.timeout = d
+		}
+	case "check_rise", "check_fall":
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 || n > 100 {
+			return c.Errf("%s %q: want a count from 1 to 100", option, args[0])
+		}
+		if option == "check_rise" {
+			bg.checks.rise = n
+		} else {
+			bg.checks.fall = n
+		}
+	case "failover":
+		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
+			return c.Errf("failover takes on or off")
+		}
+		bg.checks.failover = args[0] == "on"
 	default:
 		return c.Errf("unknown property %q", option)
 	}

@@ -20,6 +20,9 @@ const (
 
 var colours = [2]colour{blue, green}
 
+// other is the colour that is not c.
+func (c colour) other() colour { return 1 - c }
+
 func (c colour) String() string {
 	if c == green {
 		return "green"
@@ -111,12 +114,23 @@ func parseTTL(s string) (uint32, error) {
 	return uint32(n), nil
 }
 
+// parseCanary reads the share of clients, in percent, sent to the idle colour.
+func parseCanary(s string) (uint8, error) {
+	n, err := strconv.ParseUint(s, 10, 8)
+	if err != nil || n > 100 {
+		return 0, fmt.Errorf("%q is not a canary share, want a whole percentage from 0 to 100", s)
+	}
+	return uint8(n), nil
+}
+
 // The keys of one name, under PREFIX/NAME/.
 const (
 	fieldActive = "active"
 	fieldBlue   = "blue"
 	fieldGreen  = "green"
 	fieldTTL    = "ttl"
+	fieldCanary = "canary"
+	fieldCheck  = "check"
 )
 
 // splitKey splits PREFIX/NAME/FIELD into the fully qualified name and the

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,15 +29,23 @@ const (
 // revision it applies. If the revision to resume from was compacted away it
 // lists again.
 type watcher struct {
-	config clientv3.Config
-	prefix string
-	model  *model // only the run goroutine uses it
-	snap   *atomic.Pointer[snapshot]
-	synced chan struct{} // closed once the first list is published
-	heard  atomic.Int64  // when etcd last answered, in Unix nanoseconds
+	config    clientv3.Config
+	checkConf checkConfig
+	prefix    string
+	snap      *atomic.Pointer[snapshot]
+	synced    chan struct{} // closed once the first list is published
+	heard     atomic.Int64  // when etcd last answered, in Unix nanoseconds
+
+	// mu serializes what changes the answers: etcd's changes, applied by
+	// the run goroutine, and the checks' findings, reported by probes.
+	mu     sync.Mutex
+	model  *model
+	checks *checker
 }
 
 func (w *watcher) run(ctx context.Context) {
+	w.checks = newChecker(ctx, w.checkConf, w.checkChanged)
+	defer w.checks.wait()
 	client, err := w.connect(ctx)
 	if err != nil {
 		return // stopped before etcd answered
@@ -103,6 +113,8 @@ func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
 // list reads the whole prefix at one revision, in pages, and publishes it as
 // a new snapshot in one step. It returns the revision it read.
 func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	m := w.model.fresh()
 	var rev int64
 	key, end := w.prefix, clientv3.GetPrefixRangeEnd(w.prefix)
@@ -130,8 +142,14 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 
+	for name := range w.model.names {
+		if m.names[name] == nil {
+			w.syncChecks(m, name)
+		}
+	}
 	old := w.current()
 	for name, n := range m.names {
+		w.syncChecks(m, name)
 		// A name keeps answering the colour it answered while its active
 		// key names a colour without a target, across lists too.
 		if e := old.get(name); e != nil {
@@ -181,6 +199,8 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 // their revision. etcd never splits a revision across responses, so a
 // transaction shows up whole.
 func (w *watcher) apply(events []*clientv3.Event) int64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	var rev int64
 	touched := map[string]bool{}
 	for _, ev := range events {
@@ -199,6 +219,7 @@ func (w *watcher) apply(events []*clientv3.Event) int64 {
 	}
 	changes := make(map[string]*entry, len(touched))
 	for name := range touched {
+		w.syncChecks(w.model, name)
 		changes[name] = w.model.entry(name)
 	}
 	w.publish(w.current(), rev, changes)
@@ -222,9 +243,17 @@ func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) {
 			log.Infof("%s: now served, %s (revision %d)", name, e.active, rev)
 		case was != nil && e == nil:
 			log.Infof("%s: no longer served (revision %d)", name, rev)
-		case was != nil && was.active != e.active:
-			log.Infof("%s: %s -> %s (revision %d)", name, was.active, e.active, rev)
-			switchesTotal.Inc()
+		case was != nil:
+			if was.active != e.active {
+				log.Infof("%s: %s -> %s (revision %d)", name, was.active, e.active, rev)
+				switchesTotal.Inc()
+			}
+			if e.failover && !was.failover {
+				log.Warningf("%s: failover to %s: every %s address is down", name, e.answering(), e.active)
+				failoversTotal.WithLabelValues(name).Inc()
+			} else if was.failover && !e.failover {
+				log.Infof("%s: failover ended, answering %s", name, e.answering())
+			}
 		}
 	}
 }
@@ -254,5 +283,78 @@ func (r *retry) sleep(ctx context.Context) bool {
 		return false
 	case <-t.C:
 		return true
+	}
+}
+
+// syncChecks starts and stops the probes of name as m holds its keys, and
+// forgets what stopped probes found.
+func (w *watcher) syncChecks(m *model, name string) {
+	n := m.names[name]
+	if w.checks.probes[name] == nil && (n == nil || !n.check.ok) {
+		return // never checked: the common case, kept cheap
+	}
+	var c check
+	var addrs []string
+	if n != nil && n.check.ok {
+		c = n.check.value
+		for _, col := range colours {
+			if n.targets[col].ok {
+				addrs = append(addrs, n.targets[col].value.addresses()...)
+			}
+		}
+	}
+	for _, addr := range w.checks.sync(name, c, addrs) {
+		delete(m.down[name], addr)
+	}
+	if len(m.down[name]) == 0 {
+		delete(m.down, name)
+	}
+	healthMetrics(m, name)
+}
+
+// checkChanged records that probe p found its address up or down, and
+// publishes the name's answers without it or with it again.
+func (w *watcher) checkChanged(p *probe, up bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.checks.current(p) {
+		return // stopped while it waited for the lock
+	}
+	m := w.model
+	if up {
+		delete(m.down[p.name], p.addr)
+	} else {
+		if m.down[p.name] == nil {
+			m.down[p.name] = map[string]bool{}
+		}
+		m.down[p.name][p.addr] = true
+	}
+	log.Infof("%s: %s is %s (check %s)", strings.TrimSuffix(p.name, "."), p.addr, result(up), p.check.raw)
+	healthMetrics(m, p.name)
+	old := w.current()
+	w.publish(old, old.rev, map[string]*entry{p.name: m.entry(p.name)})
+}
+
+// healthMetrics sets the healthy address count of each colour of a checked
+// name, and removes the series of a name no longer checked.
+func healthMetrics(m *model, name string) {
+	label := strings.TrimSuffix(name, ".")
+	n := m.names[name]
+	if n == nil || !n.check.ok {
+		for _, c := range colours {
+			healthyAddresses.DeleteLabelValues(label, c.String())
+		}
+		return
+	}
+	for _, c := range colours {
+		healthy := 0
+		if n.targets[c].ok {
+			for _, addr := range n.targets[c].value.addresses() {
+				if !m.down[name][addr] {
+					healthy++
+				}
+			}
+		}
+		healthyAddresses.WithLabelValues(label, c.String()).Set(float64(healthy))
 	}
 }

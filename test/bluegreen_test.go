@@ -121,7 +121,7 @@ func TestAnswers(t *testing.T) {
 	}
 
 	txt := answers(query(t, "udp", udp, "_bluegreen.cname.example.org", dns.TypeTXT))
-	want := `TXT "active=green" "blue=app-v1.example.net" "green=app-v2.example.net" "ttl=5" "revision=`
+	want := `TXT "active=green" "blue=app-v1.example.net" "green=app-v2.example.net" "ttl=5" "canary=0" "revision=`
 	if len(txt) != 1 || !strings.HasPrefix(txt[0], want) {
 		t.Errorf("TXT state %v, want %s…", txt, want)
 	}
