@@ -1,0 +1,96 @@
+package bluegreen
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestParseCheck(t *testing.T) {
+	good := map[string]check{
+		"tcp://:5432":              {raw: "tcp://:5432", scheme: "tcp", port: "5432"},
+		"http://:8080/healthz":     {raw: "http://:8080/healthz", scheme: "http", port: "8080", path: "/healthz"},
+		"https://:8443/ready?deep": {raw: "https://:8443/ready?deep", scheme: "https", port: "8443", path: "/ready?deep"},
+		"http://:80":               {raw: "http://:80", scheme: "http", port: "80", path: "/"},
+	}
+	for s, want := range good {
+		if got, err := parseCheck(s); err != nil || got != want {
+			t.Errorf("parseCheck(%q) = %+v, %v; want %+v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"", "tcp://10.0.0.1:80", "udp://:53", "tcp://:0", "tcp://:65536", "tcp://:80/x", "http://:http/", "http://", ":8080", "http://u:p@:80/"} {
+		if c, err := parseCheck(s); err == nil {
+			t.Errorf("parseCheck(%q) = %+v, want an error", s, c)
+		}
+	}
+}
+
+func TestWithoutDownAddresses(t *testing.T) {
+	tg, _ := parseTarget("10.0.1.1,10.0.1.2,2001:db8::1")
+	got, up := tg.without(map[string]bool{"10.0.1.2": true, "2001:db8::1": true})
+	if !up || got.raw != tg.raw || len(got.a) != 1 || got.a[0].String() != "10.0.1.1" || len(got.aaaa) != 0 {
+		t.Errorf("without 10.0.1.2 and 2001:db8::1: %+v, %v", got, up)
+	}
+	got, up = tg.without(map[string]bool{"10.0.1.1": true, "10.0.1.2": true, "2001:db8::1": true})
+	if up || len(got.a) != 2 || len(got.aaaa) != 1 {
+		t.Errorf("all down: %+v, %v; want the whole target, not up", got, up)
+	}
+}
+
+// A probe takes its address down after fall failures in a row and up again
+// after rise successes in a row; shorter runs change nothing.
+func TestProbeRiseAndFall(t *testing.T) {
+	// The health endpoint answers the script, one status per probe, then 200.
+	script := []int{200, 500, 500, 200, 500, 500, 500, 200, 500, 200, 302, 200}
+	var mu sync.Mutex
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if n < len(script) {
+			w.WriteHeader(script[n])
+		}
+		n++
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+
+	type change struct {
+		probe int // the probe, counted from 1, after which the state changed
+		up    bool
+	}
+	var changes []change
+	done := make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := newChecker(ctx, checkConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3}, func(p *probe, up bool) {
+		mu.Lock()
+		changes = append(changes, change{n, up})
+		mu.Unlock()
+		if !up {
+			return
+		}
+		close(done)
+	})
+	c, err := parseCheck("http://:" + u.Port() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch.sync("app.example.org.", c, []string{u.Hostname()})
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no state change back up within 10s")
+	}
+	cancel()
+	ch.wait()
+	// Down after the third failure in a row (probe 7), not after two (3);
+	// up after the third success in a row (probe 12): 200 then 302 count.
+	if want := []change{{7, false}, {12, true}}; !slices.Equal(changes, want) {
+		t.Errorf("state changes %+v, want %+v", changes, want)
+	}
+}
