@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/coredns/caddy"
 )
@@ -34,6 +35,24 @@ func TestParse(t *testing.T) {
 	}
 }
 
+func TestParseTrafficPolicy(t *testing.T) {
+	bg, err := parse(caddy.NewTestController("dns", `bluegreen {
+		canary_subnet 16 48
+		check_interval 10s
+		check_timeout 3s
+		check_rise 1
+		check_fall 5
+		failover off
+	}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := checkConfig{interval: 10 * time.Second, timeout: 3 * time.Second, rise: 1, fall: 5, failover: false}
+	if bg.canaryV4 != 16 || bg.canaryV6 != 48 || bg.checks != want {
+		t.Errorf("canary subnet /%d /%d, checks %+v; want /16 /48, %+v", bg.canaryV4, bg.canaryV6, bg.checks, want)
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	c := caddy.NewTestController("dns", "bluegreen")
 	c.ServerBlockKeys = []string{"example.org:53"}
@@ -42,7 +61,8 @@ func TestParseDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !slices.Equal(bg.Zones, []string{"example.org."}) || !slices.Equal(bg.etcd.Endpoints, []string{"http://localhost:2379"}) ||
-		bg.prefix != "/bluegreen/" || bg.ttl != 30 || bg.etcd.TLS != nil || bg.Fall.Through("a.example.org.") {
+		bg.prefix != "/bluegreen/" || bg.ttl != 30 || bg.etcd.TLS != nil || bg.Fall.Through("a.example.org.") ||
+		bg.canaryV4 != 24 || bg.canaryV6 != 56 || bg.checks != defaultChecks {
 		t.Errorf("defaults: zones %v, endpoints %v, prefix %q, ttl %d, tls %v, fall %v", bg.Zones, bg.etcd.Endpoints, bg.prefix, bg.ttl, bg.etcd.TLS, bg.Fall)
 	}
 }
@@ -64,6 +84,14 @@ func TestParseErrors(t *testing.T) {
 		{"bluegreen {\n endpoint https://etcd:2379\n tls\n endpoint http://etcd:2379\n}", "Testfile:4 - Error during parsing: tls needs https:// endpoints, but endpoint http://etcd:2379 is http://"},
 		{"bluegreen {\n tls\n}", "Testfile:2 - Error during parsing: tls needs https:// endpoints, but endpoint http://localhost:2379"},
 		{"bluegreen\nbluegreen", "this plugin can only be used once per Server Block"},
+		{"bluegreen {\n canary_subnet 24\n}", "Testfile:2 - Error during parsing: canary_subnet takes 2 arguments"},
+		{"bluegreen {\n canary_subnet 33 56\n}", "Testfile:2 - Error during parsing: canary_subnet 33 56: want an IPv4 prefix length from 0 to 32"},
+		{"bluegreen {\n check_interval 2\n}", `Testfile:2 - Error during parsing: check_interval "2": want a positive duration`},
+		{"bluegreen {\n check_timeout -1s\n}", `Testfile:2 - Error during parsing: check_timeout "-1s": want a positive duration`},
+		{"bluegreen {\n check_rise 0\n}", `Testfile:2 - Error during parsing: check_rise "0": want a count from 1 to 100`},
+		{"bluegreen {\n check_fall x\n}", `Testfile:2 - Error during parsing: check_fall "x": want a count`},
+		{"bluegreen {\n failover no\n}", "Testfile:2 - Error during parsing: failover takes on or off"},
+		{"bluegreen {\n check_interval 1s\n check_timeout 2s\n}", "Testfile:4 - Error during parsing: check_timeout 2s is longer than check_interval 1s"},
 	}
 	for _, tc := range tests {
 		_, err := parse(caddy.NewTestController("dns", tc.corefile))

@@ -68,6 +68,12 @@ func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
 		if e.ttl != ttl {
 			keys[fieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
 		}
+		if e.canary != 0 {
+			keys[fieldCanary] = strconv.FormatUint(uint64(e.canary), 10)
+		}
+		if e.check != "" {
+			keys[fieldCheck] = e.check
+		}
 		f.Names[strings.TrimSuffix(name, ".")] = keys
 	})
 	data, err := json.Marshal(f)
