@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"context"
+	"net"
 	"strings"
 	"testing"
 
@@ -81,7 +82,22 @@ func FuzzQuery(f *testing.F) {
 			f.Add(wire)
 		}
 	}
-	bg := testPlugin(f, testKeys...)
+	// Client subnets, for a name with a canary split.
+	for _, ecs := range []*dns.EDNS0_SUBNET{
+		{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.ParseIP("192.0.2.0").To4()},
+		{Code: dns.EDNS0SUBNET, Family: 2, SourceNetmask: 56, Address: net.ParseIP("2001:db8:1:2::")},
+		{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 0, Address: net.IPv4zero.To4()},
+	} {
+		m := new(dns.Msg)
+		m.SetQuestion("split.example.org.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		m.IsEdns0().Option = append(m.IsEdns0().Option, ecs)
+		if wire, err := m.Pack(); err == nil {
+			f.Add(wire)
+		}
+	}
+	bg := testPlugin(f, append(testKeys, "split.example.org/active=blue", "split.example.org/blue=10.0.1.1",
+		"split.example.org/green=10.0.2.1", "split.example.org/canary=50")...)
 	f.Fuzz(func(t *testing.T, wire []byte) {
 		m := new(dns.Msg)
 		if m.Unpack(wire) != nil || len(m.Question) != 1 {
