@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 
 	"github.com/coredns/coredns/plugin/test"
@@ -16,7 +17,8 @@ type discard struct{ test.ResponseWriter }
 func (*discard) WriteMsg(*dns.Msg) error { return nil }
 
 func BenchmarkServeDNS(b *testing.B) {
-	bg := testPlugin(b, testKeys...)
+	bg := testPlugin(b, append(testKeys, "split.example.org/active=blue", "split.example.org/blue=10.0.1.1",
+		"split.example.org/green=10.0.2.1", "split.example.org/canary=50")...)
 	for _, q := range []struct {
 		name  string
 		qtype uint16
@@ -26,6 +28,7 @@ func BenchmarkServeDNS(b *testing.B) {
 		{"green.app.example.org.", dns.TypeA}, // a preview, answered with a CNAME
 		{"blue.app.example.org.", dns.TypeA},
 		{"other.example.org.", dns.TypeA}, // a miss: NXDOMAIN with the SOA
+		{"split.example.org.", dns.TypeA}, // a canary split: the colour from the source network
 	} {
 		b.Run(fmt.Sprintf("%s/%s", dns.TypeToString[q.qtype], q.name), func(b *testing.B) {
 			r := new(dns.Msg)
@@ -75,5 +78,26 @@ func TestLookupDoesNotAllocate(t *testing.T) {
 		if n := testing.AllocsPerRun(100, func() { s.lookup(qname) }); n != 0 {
 			t.Errorf("lookup(%q) allocates %v times", qname, n)
 		}
+	}
+}
+
+// remoteAt is a ResponseWriter whose client address is kept, as the DNS
+// server's own are; test.ResponseWriter makes a new one on each call.
+type remoteAt struct {
+	test.ResponseWriter
+	addr net.Addr
+}
+
+func (w *remoteAt) RemoteAddr() net.Addr { return w.addr }
+
+// TestSplitDoesNotAllocate: placing a client in the canary split costs no
+// allocation either.
+func TestSplitDoesNotAllocate(t *testing.T) {
+	w := &remoteAt{addr: &net.UDPAddr{IP: net.ParseIP("192.0.2.7"), Port: 53000}}
+	if n := testing.AllocsPerRun(100, func() {
+		addr, _ := network(w, nil, defaultCanaryV4, defaultCanaryV6)
+		splitColour(blue, 50, slot("app.example.org.", addr))
+	}); n != 0 {
+		t.Errorf("the split allocates %v times", n)
 	}
 }
