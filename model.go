@@ -36,10 +36,12 @@ func newModel(prefix string, zones []string, ttl uint32) *model {
 }
 
 // fresh returns an empty model with m's settings, for a new list; what was
-// reported stays reported, and what checks found stays found.
+// reported stays reported, and what checks found stays found. The list
+// fills it while probes may still report to m, so it gets its own copy of
+// what was reported; down is only read and written under the watcher's lock.
 func (m *model) fresh() *model {
 	f := newModel(m.prefix, m.zones, m.ttl)
-	f.failover, f.down, f.reported = m.failover, m.down, m.reported
+	f.failover, f.down, f.reported = m.failover, m.down, maps.Clone(m.reported)
 	return f
 }
 
@@ -61,7 +63,7 @@ type nameKeys struct {
 	targets [2]field[target]
 	ttl     field[uint32]
 	canary  field[uint8]
-	check   field[check]
+	check   field[*check] // a pointer: most names have none, and every name has the field
 	unknown map[string]string // keys of unknown fields, by field, with why
 
 	// served is the colour answered; it lags active while active names a
@@ -114,7 +116,10 @@ func (m *model) put(key, value string, rev int64) string {
 	case fieldCanary:
 		err = n.canary.put(f, value, rev, parseCanary)
 	case fieldCheck:
-		err = n.check.put(f, value, rev, parseCheck)
+		err = n.check.put(f, value, rev, func(s string) (*check, error) {
+			c, err := parseCheck(s)
+			return &c, err
+		})
 	case fieldBlue, fieldGreen:
 		c, _ := parseColour(f)
 		err = n.targets[c].put(f, value, rev, parseTarget)
@@ -155,7 +160,7 @@ func (m *model) del(key string, rev int64) string {
 	case fieldCanary:
 		n.canary = field[uint8]{}
 	case fieldCheck:
-		n.check = field[check]{}
+		n.check = field[*check]{}
 	case fieldBlue, fieldGreen:
 		c, _ := parseColour(f)
 		n.targets[c] = field[target]{}

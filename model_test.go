@@ -155,3 +155,39 @@ func TestStateTXT(t *testing.T) {
 		t.Errorf("splitTXT of 600 octets gave pieces of %d", len(long))
 	}
 }
+
+// What checks found and the canary meet in the entry: a colour that is down
+// gets no canary clients, and a failover pauses the split.
+func TestModelChecksAndCanary(t *testing.T) {
+	m := testModel()
+	put(m, 2, "active=blue", "blue=10.0.1.1,10.0.1.2", "canary=10", "check=tcp://:80")
+	txt := func() string { return strings.Join(m.entry(app).stateTXT(), " ") }
+	if e := m.entry(app); e.split != 0 || !strings.Contains(txt(), "canary=10 revision=5 canary_paused=green has no target check=tcp://:80") {
+		t.Errorf("canary without an idle target: split %d, TXT %s", e.split, txt())
+	}
+	put(m, 6, "green=10.0.2.1")
+	if e := m.entry(app); e.split != 10 || strings.Contains(txt(), "canary_paused") {
+		t.Errorf("canary with both colours up: split %d, TXT %s", e.split, txt())
+	}
+
+	m.down[app] = map[string]bool{"10.0.2.1": true}
+	if e := m.entry(app); e.split != 0 || e.failover || !strings.Contains(txt(), "canary_paused=green is down check=tcp://:80 down=10.0.2.1") {
+		t.Errorf("idle colour down: split %d, failover %v, TXT %s", e.split, e.failover, txt())
+	}
+	m.failover = false
+	if e := m.entry(app); e.split != 10 {
+		t.Errorf("idle colour down, failover off: split %d, want the canary as set", e.split)
+	}
+	m.failover = true
+
+	m.down[app] = map[string]bool{"10.0.1.1": true, "10.0.1.2": true}
+	e := m.entry(app)
+	if !e.failover || e.answering() != green || e.split != 0 || len(e.targets[blue].a) != 2 ||
+		!strings.Contains(txt(), "canary_paused=failover check=tcp://:80 down=10.0.1.1 down=10.0.1.2 failover=blue is down, answering green") {
+		t.Errorf("active colour down: failover %v to %s, split %d, TXT %s", e.failover, e.answering(), e.split, txt())
+	}
+	m.failover = false
+	if e := m.entry(app); e.failover || e.answering() != blue || len(e.targets[blue].a) != 2 {
+		t.Errorf("active colour down, failover off: failover %v, answering %s with %d addresses; want all of blue", e.failover, e.answering(), len(e.targets[blue].a))
+	}
+}

@@ -114,8 +114,8 @@ func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
 // a new snapshot in one step. It returns the revision it read.
 func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, error) {
 	w.mu.Lock()
-	defer w.mu.Unlock()
 	m := w.model.fresh()
+	w.mu.Unlock()
 	var rev int64
 	key, end := w.prefix, clientv3.GetPrefixRangeEnd(w.prefix)
 	for {
@@ -142,6 +142,9 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
 
+	// Swap in what was read; probes wait meanwhile, but not for etcd.
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for name := range w.model.names {
 		if m.names[name] == nil {
 			w.syncChecks(m, name)
@@ -296,7 +299,7 @@ func (w *watcher) syncChecks(m *model, name string) {
 	var c check
 	var addrs []string
 	if n != nil && n.check.ok {
-		c = n.check.value
+		c = *n.check.value
 		for _, col := range colours {
 			if n.targets[col].ok {
 				addrs = append(addrs, n.targets[col].value.addresses()...)
