@@ -76,10 +76,13 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 		t.Fatalf("after the first load: %v", got)
 	}
 	// Count only once the watch delivers: its gRPC stream is set up after
-	// the first list, a moment after the first answer.
-	etcd.putName(t, "watching.example.org", "blue", "10.0.3.100", "10.0.4.100")
+	// the first list, a moment after the first answer. The name is checked,
+	// so that each load also runs probes (of a port nobody listens on).
+	etcd.putName(t, "watching.example.org", "blue", "127.0.0.1", "127.0.0.2")
+	etcd.put(t, "/bluegreen/watching.example.org/check", "tcp://:"+freePort(t))
 	waitFor(t, "a name added after the first load", 10*time.Second, func() bool {
-		return slices.Equal(answers(query(t, "udp", udp, "watching.example.org", dns.TypeA)), []string{"A 10.0.3.100"})
+		txt := answers(query(t, "udp", udp, "_bluegreen.watching.example.org", dns.TypeTXT))
+		return len(txt) == 1 && strings.Contains(txt[0], `"check=tcp://:`)
 	})
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(etcd.endpoint, "http://"))
 	goroutines, conns := clientGoroutines(), etcdConns(t, port)
