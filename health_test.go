@@ -94,3 +94,41 @@ func TestProbeRiseAndFall(t *testing.T) {
 		t.Errorf("state changes %+v, want %+v", changes, want)
 	}
 }
+
+// An https check probes the address with the name in SNI and Host, and does
+// not verify the certificate: backends are probed by address.
+func TestProbeHTTPS(t *testing.T) {
+	var mu sync.Mutex
+	var sni, host string
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		sni, host = r.TLS.ServerName, r.Host
+		if r.URL.Path != "/ready" {
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	for path, want := range map[string]bool{"/ready": true, "/missing": false} {
+		c, err := parseCheck("https://:" + u.Port() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		try := prober(&probe{name: "app.example.org.", addr: u.Hostname(), check: c}, time.Second)
+		if got := try(context.Background()); got != want {
+			t.Errorf("https check of %s: up %v, want %v", path, got, want)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sni != "app.example.org" || host != "app.example.org" {
+		t.Errorf("SNI %q, Host %q; want the name in both", sni, host)
+	}
+	// Nothing listening: down, within the timeout.
+	srv.Close()
+	c, _ := parseCheck("https://:" + u.Port() + "/ready")
+	if prober(&probe{name: "app.example.org.", addr: u.Hostname(), check: c}, time.Second)(context.Background()) {
+		t.Error("a closed port probed up")
+	}
+}
