@@ -123,16 +123,21 @@ func flipLatencies(client *clientv3.Client, addr string, n int) ([]time.Duration
 	return out, nil
 }
 
+// churnRounds splits the full-load comparison into quiet and churn runs
+// taking turns, as the throughput comparison does, so that the machine's
+// noise falls on both alike.
+const churnRounds = 3
+
 type churnResult struct {
-	quiet, busy           perfResult // full load
-	quietPaced, busyPaced perfResult // at pacedQPS
+	quiet, busy           []perfResult // full load, one per round
+	quietPaced, busyPaced perfResult   // at pacedQPS
 	pacedQPS              int
 	flips                 int64
 	flipErrors            int64
-	elapsed               time.Duration
+	flipping              time.Duration // how long flips ran in all
 	// CPU seconds each process used during the quiet and the busy full-load runs.
 	cpuQuiet, cpuBusy map[string]float64
-	profile           string // of CoreDNS during the busy run
+	profile           string // of CoreDNS during the first busy run
 }
 
 // cpuDuring runs f and returns the CPU seconds each process used meanwhile.
@@ -149,60 +154,114 @@ func cpuDuring(procs map[string]int, f func() error) (map[string]float64, error)
 	return used, err
 }
 
-// churn measures the query rate over the many-names set quietly, then while
-// names are flipped at o.flipRate per second. Each time it also sends half
-// the quiet rate, to count lost queries below saturation: at full load
-// dnsperf overruns the UDP socket now and then, churn or not.
+// churn measures the query rate over the many-names set at full load, in
+// rounds of a quiet run then one while names are flipped at o.flipRate per
+// second. Then it sends half the quiet rate, quiet and with flips, to count
+// lost queries below saturation: at full load dnsperf overruns the UDP
+// socket now and then, churn or not.
 func churn(client *clientv3.Client, port, many string, o options, procs map[string]int) (churnResult, error) {
-	var r churnResult
-	var err error
-	r.cpuQuiet, err = cpuDuring(procs, func() (err error) { r.quiet, err = dnsperf(port, many, o.churn); return err })
-	if err != nil {
-		return r, err
+	r := churnResult{cpuQuiet: map[string]float64{}, cpuBusy: map[string]float64{}}
+	f := &flipper{client: client, names: o.names, rate: o.flipRate}
+	run := func(into *[]perfResult, cpu map[string]float64, profile bool) error {
+		used, err := cpuDuring(procs, func() error {
+			d := o.churn / churnRounds
+			load := func() error {
+				res, err := dnsperf(port, many, d)
+				*into = append(*into, res)
+				return err
+			}
+			if !profile {
+				return load()
+			}
+			var err error
+			r.profile, err = profileDuring(pprofPort, d/2, load)
+			return err
+		})
+		for name, s := range used {
+			cpu[name] += s
+		}
+		return err
 	}
-	r.pacedQPS = int(r.quiet.qps / 2)
+	for round := range churnRounds {
+		if err := run(&r.quiet, r.cpuQuiet, false); err != nil {
+			return r, err
+		}
+		f.start()
+		err := run(&r.busy, r.cpuBusy, round == 0)
+		f.stop()
+		if err != nil {
+			return r, err
+		}
+	}
+	var err error
+	r.pacedQPS = int(median(qpsOf(r.quiet)) / 2)
 	if r.quietPaced, err = dnsperf(port, many, o.churn, r.pacedQPS); err != nil {
 		return r, err
 	}
+	f.start()
+	r.busyPaced, err = dnsperf(port, many, o.churn, r.pacedQPS)
+	f.stop()
+	r.flips, r.flipErrors, r.flipping = f.flips.Load(), f.errors.Load(), f.elapsed
+	return r, err
+}
+
+func qpsOf(runs []perfResult) []float64 {
+	out := make([]float64, len(runs))
+	for i, r := range runs {
+		out[i] = r.qps
+	}
+	return out
+}
+
+// flipper flips random names of the many-names set at rate per second,
+// between start and stop.
+type flipper struct {
+	client        *clientv3.Client
+	names, rate   int
+	next          atomic.Int64 // which flip comes next, over all runs
+	flips, errors atomic.Int64
+	elapsed       time.Duration
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started time.Time
+}
+
+// flippers put at once: one Put round trip is near a millisecond.
+const flippers = 8
+
+func (f *flipper) start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var flips, flipErrors atomic.Int64
-	const flippers = 8 // several at once: one Put round trip is near a millisecond
-	start := time.Now()
-	for f := range flippers {
-		wg.Go(func() {
-			t := time.NewTicker(time.Second * flippers / time.Duration(o.flipRate))
+	f.cancel, f.started = cancel, time.Now()
+	for range flippers {
+		f.wg.Go(func() {
+			t := time.NewTicker(time.Second * flippers / time.Duration(f.rate))
 			defer t.Stop()
-			for i := f; ; i += flippers {
+			for {
 				select {
 				case <-ctx.Done():
 					return
 				case <-t.C:
 				}
-				name := fmt.Sprintf("/bluegreen/n%d.example.org/active", i%o.names)
+				i := int(f.next.Add(1))
+				name := fmt.Sprintf("/bluegreen/n%d.example.org/active", i%f.names)
 				pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
-				_, err := client.Put(pctx, name, []string{"green", "blue"}[(i/o.names)%2])
+				_, err := f.client.Put(pctx, name, []string{"green", "blue"}[(i/f.names)%2])
 				pcancel()
 				if err != nil && ctx.Err() == nil {
-					flipErrors.Add(1)
+					f.errors.Add(1)
 					continue
 				}
-				flips.Add(1)
+				f.flips.Add(1)
 			}
 		})
 	}
-	r.cpuBusy, err = cpuDuring(procs, func() (err error) {
-		r.profile, err = profileDuring(pprofPort, o.churn/2, func() (err error) { r.busy, err = dnsperf(port, many, o.churn); return err })
-		return err
-	})
-	if err == nil {
-		r.busyPaced, err = dnsperf(port, many, o.churn, r.pacedQPS)
-	}
-	cancel()
-	wg.Wait()
-	r.elapsed = time.Since(start)
-	r.flips, r.flipErrors = flips.Load(), flipErrors.Load()
-	return r, err
+}
+
+func (f *flipper) stop() {
+	f.cancel()
+	f.wg.Wait()
+	f.elapsed += time.Since(f.started)
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {

@@ -95,29 +95,42 @@ func (r *report) markdown() string {
 
 	c := r.churn
 	w("## Churn\n\n")
-	w("Queries over the %d names for %v, first quiet, then while %d goroutines flip random names of the set at %d per second in all.\n\n", o.names, o.churn, 8, o.flipRate)
-	w("| | queries per second | queries sent | queries lost |\n|---|---|---|---|\n")
+	w("Queries over the %d names at full load for %v in all, quiet, and again while %d goroutines flip random names of the set at %d per second in all: %d rounds of a quiet run then a churn run, %v each, taking turns so that the machine's noise falls on both alike. Then %v at half the quiet rate, quiet and with flips.\n\n",
+		o.names, o.churn, flippers, o.flipRate, churnRounds, o.churn/churnRounds, o.churn)
+	w("| | queries per second (median) | every round | queries sent | queries lost |\n|---|---|---|---|---|\n")
 	for _, row := range []struct {
 		name string
-		res  perfResult
+		runs []perfResult
 	}{
 		{"quiet, full load", c.quiet},
-		{fmt.Sprintf("quiet, %d per second (half)", c.pacedQPS), c.quietPaced},
 		{"churn, full load", c.busy},
-		{fmt.Sprintf("churn, %d per second (half)", c.pacedQPS), c.busyPaced},
+		{fmt.Sprintf("quiet, %d per second (half)", c.pacedQPS), []perfResult{c.quietPaced}},
+		{fmt.Sprintf("churn, %d per second (half)", c.pacedQPS), []perfResult{c.busyPaced}},
 	} {
-		w("| %s | %.0f | %d | %d |\n", row.name, row.res.qps, row.res.sent, row.res.lost)
+		var rounds []string
+		sent, lost := 0, 0
+		for _, res := range row.runs {
+			rounds = append(rounds, fmt.Sprintf("%.0f", res.qps))
+			sent, lost = sent+res.sent, lost+res.lost
+		}
+		w("| %s | %.0f | %s | %d | %d |\n", row.name, median(qpsOf(row.runs)), strings.Join(rounds, ", "), sent, lost)
 	}
 	w("\nAt full load dnsperf keeps 200 queries outstanding and overruns the server's UDP socket now and then, churn or not; the runs at half the quiet rate count losses below saturation.\n\n")
-	w("Flips made: %d in %v (%.0f per second), %d failed. Query rate under churn: %.1f%% of the quiet rate.\n\n",
-		c.flips, c.elapsed.Round(time.Millisecond), float64(c.flips)/c.elapsed.Seconds(), c.flipErrors, 100*c.busy.qps/c.quiet.qps)
-	w("The machine has %d cores for everything. CPU seconds each process used during the two full-load runs of %v (dnsperf, not counted, takes about a core):\n\n| process | quiet | churn |\n|---|---|---|\n", runtime.NumCPU(), o.churn)
+	w("Flips made: %d in %v (%.0f per second), %d failed. Query rate under churn at full load: %.1f%% of the quiet rate (medians).\n\n",
+		c.flips, c.flipping.Round(time.Millisecond), float64(c.flips)/c.flipping.Seconds(), c.flipErrors, 100*median(qpsOf(c.busy))/median(qpsOf(c.quiet)))
+	w("The machine has %d cores for everything. CPU seconds each process used during the full-load runs, %v quiet and %v with churn (dnsperf, not counted, takes about a core):\n\n| process | quiet | churn |\n|---|---|---|\n", runtime.NumCPU(), o.churn, o.churn)
 	for _, name := range slices.Sorted(maps.Keys(c.cpuQuiet)) {
 		w("| %s | %.1f | %.1f |\n", name, c.cpuQuiet[name], c.cpuBusy[name])
 	}
+	sent := func(runs []perfResult) (n int) {
+		for _, r := range runs {
+			n += r.sent
+		}
+		return n
+	}
 	w("\nCoreDNS CPU per thousand queries: %.2f ms quiet, %.2f ms under churn.\n\n",
-		1000*c.cpuQuiet["CoreDNS"]/float64(c.quiet.sent)*1000, 1000*c.cpuBusy["CoreDNS"]/float64(c.busy.sent)*1000)
-	w("Where CoreDNS's CPU went, from CPU profiles at full load over the %d names, quiet (%v) and during churn (%v); each column counts the samples whose stack includes the named code:\n\n", o.names, o.duration, o.churn/2)
+		1000*c.cpuQuiet["CoreDNS"]/float64(sent(c.quiet))*1000, 1000*c.cpuBusy["CoreDNS"]/float64(sent(c.busy))*1000)
+	w("Where CoreDNS's CPU went, from CPU profiles at full load over the %d names, quiet (%v) and during churn (%v); each column counts the samples whose stack includes the named code:\n\n", o.names, o.duration, o.churn/churnRounds/2)
 	w("| | bluegreen's ServeDNS | bluegreen's watcher | etcd client | garbage collector |\n|---|---|---|---|---|\n")
 	for _, row := range []struct {
 		name string
