@@ -63,7 +63,7 @@ type nameKeys struct {
 	targets [2]field[target]
 	ttl     field[uint32]
 	canary  field[uint8]
-	check   field[*check] // a pointer: most names have none, and every name has the field
+	check   field[*check]     // a pointer: most names have none, and every name has the field
 	unknown map[string]string // keys of unknown fields, by field, with why
 
 	// served is the colour answered; it lags active while active names a
