@@ -24,7 +24,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) .
 
 # bluegreen beside hosts, etcd and whoami under dnsperf, flip latency, churn
-# and scale; writes BENCHMARKS.md. Takes about 20 minutes. dnsperf comes from
+# and scale; writes BENCHMARKS.md. Takes about 11 minutes. dnsperf comes from
 # Debian; as root this installs it.
 bench: build
 	@command -v dnsperf >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq dnsperf >/dev/null; } || \

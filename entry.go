@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 )
 
@@ -27,6 +28,20 @@ func (e *entry) answering() colour {
 		return e.active.other()
 	}
 	return e.active
+}
+
+// isDown reports whether every address of colour c fails its check.
+func (e *entry) isDown(c colour) bool {
+	t := e.targets[c]
+	if len(e.down) == 0 || !t.set() || t.cname != "" {
+		return false
+	}
+	for _, addr := range t.addresses() { // all of them, when all are down
+		if !slices.Contains(e.down, addr) {
+			return false
+		}
+	}
+	return true
 }
 
 // stateTXT lists the name's state for the _bluegreen TXT record, one

@@ -70,7 +70,9 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		t := e.targets[c]
 		m.Answer = answer(state.QName(), state.QType(), t, e.ttl)
 		if t.cname != "" && (state.QType() == dns.TypeA || state.QType() == dns.TypeAAAA) {
-			m.Answer = append(m.Answer, bg.chase(ctx, state, t.cname)...)
+			// Names that point at each other bring back their CNAMEs at
+			// every turn; each goes in once.
+			m.Answer = dns.Dedup(append(m.Answer, bg.chase(ctx, state, t.cname)...), nil)
 		}
 		if t.set() {
 			answersTotal.WithLabelValues(metrics.WithServer(ctx), c.String()).Inc()

@@ -98,6 +98,7 @@ func (t target) addresses() []string {
 type probe struct {
 	name, addr string
 	check      check
+	wasDown    bool // the address's state when the probe started
 	cancel     context.CancelFunc
 }
 
@@ -116,10 +117,12 @@ func newChecker(ctx context.Context, cfg checkConfig, report func(p *probe, up b
 }
 
 // sync makes the probes of name those of addrs under c (none when c is
-// unset) and returns the addresses whose probes it stopped, whose state is
-// gone with them. It does not wait for stopped probes: one may be waiting
-// for the lock its caller holds.
-func (ch *checker) sync(name string, c check, addrs []string) (stopped []string) {
+// unset) and returns the addresses no longer probed, whose state is gone
+// with them. An address whose check changed keeps its state (down) until
+// the new check finds otherwise: editing a check puts no dead backend back.
+// It does not wait for stopped probes: one may be waiting for the lock its
+// caller holds.
+func (ch *checker) sync(name string, c check, addrs []string, down map[string]bool) (gone []string) {
 	have := ch.probes[name]
 	want := map[string]bool{}
 	if c.raw != "" {
@@ -131,7 +134,9 @@ func (ch *checker) sync(name string, c check, addrs []string) (stopped []string)
 		if !want[addr] || p.check != c {
 			p.cancel()
 			delete(have, addr)
-			stopped = append(stopped, addr)
+		}
+		if !want[addr] {
+			gone = append(gone, addr)
 		}
 	}
 	for addr := range want {
@@ -143,14 +148,14 @@ func (ch *checker) sync(name string, c check, addrs []string) (stopped []string)
 			ch.probes[name] = have
 		}
 		ctx, cancel := context.WithCancel(ch.ctx)
-		p := &probe{name: name, addr: addr, check: c, cancel: cancel}
+		p := &probe{name: name, addr: addr, check: c, wasDown: down[addr], cancel: cancel}
 		have[addr] = p
 		ch.running.Go(func() { ch.run(ctx, p) })
 	}
 	if len(have) == 0 {
 		delete(ch.probes, name)
 	}
-	return stopped
+	return gone
 }
 
 // current reports whether p is still the probe of its address.
@@ -159,13 +164,14 @@ func (ch *checker) current(p *probe) bool { return ch.probes[p.name][p.addr] == 
 // wait waits for every probe to end, once the context they run in is done.
 func (ch *checker) wait() { ch.running.Wait() }
 
-// run probes p's address every interval. An address starts up, goes down
-// after fall failures in a row and comes back after rise successes.
+// run probes p's address every interval. An address starts up (or down, if
+// it was down under the check before), goes down after fall failures in a
+// row and comes back after rise successes.
 func (ch *checker) run(ctx context.Context, p *probe) {
 	try := prober(p, ch.cfg.timeout)
 	t := time.NewTicker(ch.cfg.interval)
 	defer t.Stop()
-	up, streak := true, 0
+	up, streak := !p.wasDown, 0
 	for {
 		start := time.Now()
 		ok := try(ctx)

@@ -80,7 +80,7 @@ func TestProbeRiseAndFall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ch.sync("app.example.org.", c, []string{u.Hostname()})
+	ch.sync("app.example.org.", c, []string{u.Hostname()}, nil)
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
@@ -131,4 +131,27 @@ func TestProbeHTTPS(t *testing.T) {
 	if prober(&probe{name: "app.example.org.", addr: u.Hostname(), check: c}, time.Second)(context.Background()) {
 		t.Error("a closed port probed up")
 	}
+}
+
+// A probe that takes over a down address (its check was edited) starts from
+// down, so that it reports the address once it is healthy again.
+func TestProbeStartsFromKnownDown(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer srv.Close()
+	u, _ := url.Parse(srv.URL)
+	up := make(chan bool, 10)
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := newChecker(ctx, checkConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2}, func(_ *probe, ok bool) { up <- ok })
+	c, _ := parseCheck("http://:" + u.Port() + "/")
+	ch.sync("app.example.org.", c, []string{u.Hostname()}, map[string]bool{u.Hostname(): true})
+	select {
+	case ok := <-up:
+		if !ok {
+			t.Error("reported down; want up")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a healthy address that was down was not reported up within 10s")
+	}
+	cancel()
+	ch.wait()
 }

@@ -28,6 +28,7 @@ func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	var staleSince time.Time
+	staleSinceSeconds.WithLabelValues(w.prefix).Set(0) // a series to alert on from the start
 	for {
 		select {
 		case <-ctx.Done():

@@ -28,7 +28,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "switches_total",
-		Help:      "Changes of a name's answered colour.",
+		Help:      "Changes of a name's active colour from etcd (failovers are counted in failovers_total).",
 	})
 
 	revision = promauto.NewGaugeVec(prometheus.GaugeOpts{

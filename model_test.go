@@ -182,6 +182,9 @@ func TestModelChecksAndCanary(t *testing.T) {
 
 	m.down[app] = map[string]bool{"10.0.1.1": true, "10.0.1.2": true}
 	e := m.entry(app)
+	if !e.isDown(blue) || e.isDown(green) {
+		t.Errorf("isDown: blue %v, green %v; want blue only", e.isDown(blue), e.isDown(green))
+	}
 	if !e.failover || e.answering() != green || e.split != 0 || len(e.targets[blue].a) != 2 ||
 		!strings.Contains(txt(), "canary_paused=failover check=tcp://:80 down=10.0.1.1 down=10.0.1.2 failover=blue is down, answering green") {
 		t.Errorf("active colour down: failover %v to %s, split %d, TXT %s", e.failover, e.answering(), e.split, txt())

@@ -51,7 +51,9 @@ type target struct {
 
 func (t target) set() bool { return t.raw != "" }
 
-// parseTarget reads "10.0.1.100,2001:db8::1" or "app-v2.example.net".
+// parseTarget reads "10.0.1.100,2001:db8::1" or "app-v2.example.net". A
+// hostname may come as written in zone files too: with a trailing dot, in
+// any case.
 func parseTarget(s string) (target, error) {
 	t := target{raw: s}
 	if s == "" {
@@ -59,10 +61,11 @@ func parseTarget(s string) (target, error) {
 	}
 	parts := strings.Split(s, ",")
 	if len(parts) == 1 && net.ParseIP(s) == nil {
-		if err := checkHostname(s); err != nil {
+		host := strings.ToLower(strings.TrimSuffix(s, "."))
+		if err := checkHostname(host); err != nil {
 			return t, err
 		}
-		t.cname = dns.Fqdn(s)
+		t.cname = dns.Fqdn(host)
 		return t, nil
 	}
 	for _, p := range parts {

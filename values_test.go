@@ -22,9 +22,11 @@ func TestParseTarget(t *testing.T) {
 		{in: "10.0.1.300", errSubstr: "neither an IP address nor a hostname"},
 		{in: "10.0.1.1,app.example.net", errSubstr: "must stand alone"},
 		{in: "10.0.1.1,", errSubstr: "not an IP address"},
-		{in: "App.Example.net", errSubstr: "not a lowercase hostname"},
+		{in: "App.Example.net", cname: "app.example.net."}, // as zone files write them
+		{in: "app.example.net.", cname: "app.example.net."},
 		{in: "app..example.net", errSubstr: "empty or over-long label"},
-		{in: "app.example.net.", errSubstr: "empty or over-long label"},
+		{in: "app.example.net..", errSubstr: "empty or over-long label"},
+		{in: "app.exämple.net", errSubstr: "not a lowercase hostname"},
 		{in: strings.Repeat("a", 64) + ".net", errSubstr: "empty or over-long label"},
 	}
 	for _, tc := range tests {

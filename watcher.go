@@ -254,8 +254,10 @@ func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) {
 			if e.failover && !was.failover {
 				log.Warningf("%s: failover to %s: every %s address is down", name, e.answering(), e.active)
 				failoversTotal.WithLabelValues(name).Inc()
+			} else if was.failover && !e.failover && e.isDown(e.active) {
+				log.Warningf("%s: failover ended: %s is down too, answering all of %s", name, e.active.other(), e.active)
 			} else if was.failover && !e.failover {
-				log.Infof("%s: failover ended, answering %s", name, e.answering())
+				log.Infof("%s: failover ended: %s is up again", name, e.active)
 			}
 		}
 	}
@@ -306,7 +308,7 @@ func (w *watcher) syncChecks(m *model, name string) {
 			}
 		}
 	}
-	for _, addr := range w.checks.sync(name, c, addrs) {
+	for _, addr := range w.checks.sync(name, c, addrs, m.down[name]) {
 		delete(m.down[name], addr)
 	}
 	if len(m.down[name]) == 0 {
