@@ -65,7 +65,10 @@ func pprofShares(path string) (shares, error) {
 		{&s.client, `go[.]etcd[.]io/etcd/client`},
 		{&s.gc, `runtime[.]gcBgMarkWorker`},
 	} {
-		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodecount=1", "-focus="+part.focus, path).CombinedOutput()
+		// Every node kept, so that "accounting for" is all the samples the
+		// focus keeps, not the flat time of the top node.
+		out, err := exec.Command("go", "tool", "pprof", "-top", "-nodefraction=0", "-edgefraction=0", "-nodecount=1000000",
+			"-focus="+part.focus, path).CombinedOutput()
 		if err != nil {
 			return s, fmt.Errorf("pprof: %v\n%s", err, out)
 		}
