@@ -140,11 +140,15 @@ func run(o options) error {
 			for j := range contenders {
 				c := contenders[(i+j)%len(contenders)]
 				step("round %d/%d, %s: %s", i+1, o.rounds, set.name, c)
-				res, err := dnsperf(ports[c], set.file, o.duration)
+				var res perfResult
+				cpu, err := cpuDuring(map[string]int{"CoreDNS": corednsPID}, func() (err error) {
+					res, err = dnsperf(ports[c], set.file, o.duration)
+					return err
+				})
 				if err != nil {
 					return fmt.Errorf("%s: %w", c, err)
 				}
-				r.add(set.name, c, res)
+				r.add(set.name, c, res, cpu["CoreDNS"])
 			}
 		}
 	}

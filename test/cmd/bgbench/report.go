@@ -15,6 +15,7 @@ type report struct {
 	opts    options
 	started time.Time
 	qps     map[string]map[string][]float64 // data set -> contender -> one per round
+	cpu     map[string]map[string][]float64 // CoreDNS CPU ms per 1000 queries, likewise
 	lost    map[string]map[string]int
 	sets    []string
 	flips   []time.Duration
@@ -25,15 +26,17 @@ type report struct {
 	quietShares, churnShares shares
 }
 
-func (r *report) add(set, contender string, res perfResult) {
+// add records one dnsperf run, and the CPU seconds CoreDNS used meanwhile.
+func (r *report) add(set, contender string, res perfResult, cpu float64) {
 	if r.qps == nil {
-		r.qps, r.lost = map[string]map[string][]float64{}, map[string]map[string]int{}
+		r.qps, r.cpu, r.lost = map[string]map[string][]float64{}, map[string]map[string][]float64{}, map[string]map[string]int{}
 	}
 	if r.qps[set] == nil {
-		r.qps[set], r.lost[set] = map[string][]float64{}, map[string]int{}
+		r.qps[set], r.cpu[set], r.lost[set] = map[string][]float64{}, map[string][]float64{}, map[string]int{}
 		r.sets = append(r.sets, set)
 	}
 	r.qps[set][contender] = append(r.qps[set][contender], res.qps)
+	r.cpu[set][contender] = append(r.cpu[set][contender], 1e6*cpu/float64(max(res.sent, 1)))
 	r.lost[set][contender] += res.lost
 }
 
@@ -75,6 +78,16 @@ func (r *report) markdown() string {
 		}
 		w("| %s | %.0f | %.0f | %.0f | %.0f | %.3f | %.3f | %.1f | %d |\n", set, m["hosts"], m["etcd"], m["whoami"], m["bluegreen"],
 			m["bluegreen"]/m["hosts"], m["bluegreen"]/m["whoami"], m["bluegreen"]/m["etcd"], lost)
+	}
+	w("\nWhat a query costs CoreDNS: its CPU time during each run over the queries sent, in ms per 1000 queries (medians). On a machine whose speed drifts from run to run, this compares the contenders' cost better than their rates do; at saturation the rate is the CPU available over this cost, so the last columns compare like the rate ratios above.\n\n")
+	w("| data set | hosts | etcd | whoami | bluegreen | hosts / bluegreen | whoami / bluegreen | etcd / bluegreen |\n|---|---|---|---|---|---|---|---|\n")
+	for _, set := range r.sets {
+		m := map[string]float64{}
+		for _, c := range contenders {
+			m[c] = median(r.cpu[set][c])
+		}
+		w("| %s | %.2f | %.2f | %.2f | %.2f | %.3f | %.3f | %.1f |\n", set, m["hosts"], m["etcd"], m["whoami"], m["bluegreen"],
+			m["hosts"]/m["bluegreen"], m["whoami"]/m["bluegreen"], m["etcd"]/m["bluegreen"])
 	}
 	w("\nEvery round, queries per second:\n\n| data set | contender | rounds |\n|---|---|---|\n")
 	for _, set := range r.sets {
