@@ -73,11 +73,13 @@ func clientSubnet(r *dns.Msg) *dns.EDNS0_SUBNET {
 
 // network is the client's network for the split: the client subnet when
 // the query has one, else the source address, cut to v4 or v6 bits. It also
-// returns how many bits of it the split used.
+// returns the scope to answer the client subnet with: the bits of it used,
+// 0 when the source address was used instead.
 func network(w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET, v4, v6 uint8) (netip.Addr, uint8) {
 	var addr netip.Addr
 	bits := 128
-	if ecs != nil && ecs.SourceNetmask > 0 { // a resolver sends /0 when it will not tell
+	fromECS := ecs != nil && ecs.SourceNetmask > 0 // a resolver sends /0 when it will not tell
+	if fromECS {
 		addr, _ = netip.AddrFromSlice(ecs.Address)
 		bits = int(ecs.SourceNetmask)
 	} else {
@@ -99,8 +101,8 @@ func network(w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET, v4, v6 uint8) (netip.A
 		bits = min(bits, int(v6))
 	}
 	p, err := addr.Prefix(bits)
-	if err != nil {
-		return netip.Addr{}, 0
+	if err != nil || !fromECS {
+		return p.Addr(), 0
 	}
 	return p.Addr(), uint8(bits)
 }

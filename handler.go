@@ -49,24 +49,8 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT()}}
 		}
 	default:
-		c := e.answering()
-		switch v {
-		case viewBlue:
-			c = blue
-		case viewGreen:
-			c = green
-		default:
-			switch {
-			case e.split == 100:
-				c = e.active.other()
-			case e.split > 0:
-				network, bits := network(w, ecs, bg.canaryV4, bg.canaryV6)
-				c = splitColour(e.active, e.split, slot(qname, network))
-				if ecs != nil && ecs.SourceNetmask > 0 {
-					scope = bits
-				}
-			}
-		}
+		var c colour
+		c, scope = bg.colourFor(e, v, qname, w, ecs)
 		t := e.targets[c]
 		m.Answer = answer(state.QName(), state.QType(), t, e.ttl)
 		if t.cname != "" && (state.QType() == dns.TypeA || state.QType() == dns.TypeAAAA) {
@@ -86,6 +70,23 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	}
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// colourFor is the colour that view v of e answers this client, and how
+// many bits of its client subnet the choice depends on.
+func (bg *BlueGreen) colourFor(e *entry, v view, qname string, w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET) (colour, uint8) {
+	switch {
+	case v == viewBlue:
+		return blue, 0
+	case v == viewGreen:
+		return green, 0
+	case e.split == 0:
+		return e.answering(), 0
+	case e.split == 100: // everyone, whatever their network
+		return e.active.other(), 0
+	}
+	network, scope := network(w, ecs, bg.canaryV4, bg.canaryV6)
+	return splitColour(e.active, e.split, slot(qname, network)), scope
 }
 
 // maxChase bounds how many CNAMEs of managed names one answer follows, so
