@@ -8,12 +8,12 @@ build:
 	$(GO) build -o bin/coredns ./cmd/coredns
 
 # Every test, with the race detector. The root module's tests are the
-# plugin's unit tests; test/ is its own module with the server-level tests
-# against a real embedded etcd. cmd/coredns is left to make build, so that
-# the tests compile only what they use.
+# unit tests of the plugin and of its key schema; test/ is its own module
+# with the server-level tests against a real embedded etcd. cmd/coredns is
+# left to make build, so that the tests compile only what they use.
 test:
-	$(GO) vet .
-	$(GO) test -race -count=1 .
+	$(GO) vet . ./schema
+	$(GO) test -race -count=1 . ./schema
 	cd test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 
 # Each fuzz target for FUZZTIME, beyond the seed corpora in testdata/fuzz

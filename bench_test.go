@@ -6,6 +6,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
 )
@@ -63,7 +64,7 @@ func BenchmarkLookup(b *testing.B) {
 // what a flip costs the watcher, and the garbage it leaves.
 func BenchmarkFlip(b *testing.B) {
 	s := snapshotOf(100000)
-	change := map[string]*entry{"n4242.example.org.": {active: green}}
+	change := map[string]*entry{"n4242.example.org.": {active: schema.Green}}
 	b.ReportAllocs()
 	for b.Loop() {
 		s.with(2, change)
@@ -96,7 +97,7 @@ func TestSplitDoesNotAllocate(t *testing.T) {
 	w := &remoteAt{addr: &net.UDPAddr{IP: net.ParseIP("192.0.2.7"), Port: 53000}}
 	if n := testing.AllocsPerRun(100, func() {
 		addr, _ := network(w, nil, defaultCanaryV4, defaultCanaryV6)
-		splitColour(blue, 50, slot("app.example.org.", addr))
+		canaryColour(schema.Blue, 50, slot("app.example.org.", addr))
 	}); n != 0 {
 		t.Errorf("the split allocates %v times", n)
 	}

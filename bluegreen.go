@@ -31,8 +31,8 @@ const (
 	startupWaitSnapshot = time.Second
 )
 
-// BlueGreen is the plugin. Its handler only reads snap; the watcher alone
-// replaces it, but for the snapshot file that startup may put in first.
+// BlueGreen is the plugin. Its handler only reads snap, which the store
+// alone replaces.
 type BlueGreen struct {
 	Next  plugin.Handler
 	Zones []string
@@ -42,76 +42,75 @@ type BlueGreen struct {
 	prefix    string
 	etcd      clientv3.Config
 	stateFile string // the snapshot option; "" for none
-	checks    checkConfig
+	probes    probeConfig
+	failover  bool
 	upstream  *upstream.Upstream
 
 	// canaryV4 and canaryV6 cut a client's address to its network for the
 	// canary split.
 	canaryV4, canaryV6 uint8
 
-	snap    atomic.Pointer[snapshot] // nil until the first list
+	snap    atomic.Pointer[snapshot] // nil until the first list, or the state file
+	store   *store
 	stop    context.CancelFunc
-	running sync.WaitGroup // the watcher and the snapshot file writer
+	running sync.WaitGroup // the watcher, the probes and the state file writer
 }
 
 // Name implements plugin.Handler.
 func (bg *BlueGreen) Name() string { return pluginName }
 
 // Ready implements ready.Readiness: true once there is something to answer
-// from: the first list of etcd, or the snapshot file.
+// from: the first list of etcd, or the state file.
 func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 
 // start runs the watcher and waits a while for its first list; if etcd does
-// not answer in time, it answers from the snapshot file, if there is one.
+// not answer in time, it answers from the state file, if there is one.
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
-	m := newModel(bg.prefix, bg.Zones, bg.ttl)
-	m.failover = bg.checks.failover
-	w := &watcher{
-		config:    bg.etcd,
-		checkConf: bg.checks,
-		prefix:    bg.prefix,
-		model:     m,
-		snap:      &bg.snap,
-		synced:    make(chan struct{}),
-	}
+	bg.store = newStore(ctx, bg.prefix, bg.Zones, policy{ttl: bg.ttl, failover: bg.failover}, bg.probes, &bg.snap)
+	w := newWatcher(bg.etcd, bg.prefix, bg.store)
 	bg.running.Go(func() { w.run(ctx) })
 
 	wait := startupWait
-	var fallback *snapshot
+	var fallback *stateFile
+	var written time.Time
 	if bg.stateFile != "" {
-		bg.running.Go(func() { writeStateFiles(ctx, bg.stateFile, bg.prefix, bg.ttl, &bg.snap) })
-		s, err := readStateFile(bg.stateFile, newModel(bg.prefix, bg.Zones, bg.ttl))
+		f, modTime, err := readStateFile(bg.stateFile, bg.prefix)
+		var rev int64 // the file's: the writer leaves it be until etcd says more
 		switch {
 		case err == nil:
-			fallback, wait = s, startupWaitSnapshot
+			fallback, written, wait, rev = f, modTime, startupWaitSnapshot, f.Revision
 		case !errors.Is(err, fs.ErrNotExist): // no file yet is normal on a first start
-			log.Warningf("snapshot: %v", err)
+			log.Warningf("snapshot file: %v", err)
 		}
+		bg.running.Go(func() { writeStateFiles(ctx, bg.stateFile, bg.prefix, bg.ttl, rev, &bg.snap) })
 	}
 
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
-	case <-w.synced:
+	case <-bg.store.listed:
 		return nil
 	case <-t.C:
 	}
-	if fallback != nil && bg.snap.CompareAndSwap(nil, fallback) {
-		log.Warningf("no answer from etcd at %v within %v; answering %d names from snapshot %s (revision %d) until it does", bg.etcd.Endpoints, wait, fallback.names, bg.stateFile, fallback.rev)
+	if fallback != nil && bg.store.seed(fallback, bg.stateFile, written) {
+		log.Warningf("no answer from etcd at %v within %v; answering %d names from snapshot file %s (revision %d) until it does", bg.etcd.Endpoints, wait, len(fallback.Names), bg.stateFile, fallback.Revision)
 		return nil
 	}
 	log.Warningf("no answer from etcd at %v within %v; answering SERVFAIL (or falling through) for %v until it does", bg.etcd.Endpoints, wait, bg.Zones)
 	return nil
 }
 
-// shutdown stops the watcher and waits until it has closed its etcd client
-// (and the snapshot file is written).
+// shutdown stops the watcher and the probes, and waits until the etcd client
+// is closed and the state file written. The store changes nothing from
+// here on: after a reload, what it published belongs to the new instance.
 func (bg *BlueGreen) shutdown() error {
 	if bg.stop != nil {
+		bg.store.close()
 		bg.stop()
 		bg.running.Wait()
+		bg.store.probes.wait()
 	}
 	return nil
 }

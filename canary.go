@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/miekg/dns"
 )
 
@@ -22,19 +23,19 @@ const (
 	defaultCanaryV6 = 56
 )
 
-// splitColour is the colour a client in slot s gets when active is the
+// canaryColour is the colour a client in slot s gets when active is the
 // active colour and share percent go to the idle one. When blue is active
 // green gets the slots below share; when green is, below 100-share. So a
 // flip with the share unchanged moves only the clients between the two cuts.
-func splitColour(active colour, share uint8, s uint32) colour {
+func canaryColour(active schema.Colour, share uint8, s uint32) schema.Colour {
 	cut := uint32(share) * (slots / 100)
-	if active == green {
+	if active == schema.Green {
 		cut = slots - cut
 	}
 	if s < cut {
-		return green
+		return schema.Green
 	}
-	return blue
+	return schema.Blue
 }
 
 // slot is where a client network falls for a name: FNV-1a over both, then
@@ -79,9 +80,16 @@ func network(w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET, v4, v6 uint8) (netip.A
 	var addr netip.Addr
 	bits := 128
 	fromECS := ecs != nil && ecs.SourceNetmask > 0 // a resolver sends /0 when it will not tell
+	// An IPv4 client in an IPv6 client subnet (::ffff:10.0.0.1/120) is cut
+	// as IPv4, and its scope counts the 96 bits of ::ffff:0:0/96 too.
+	mapped := 0
 	if fromECS {
 		addr, _ = netip.AddrFromSlice(ecs.Address)
 		bits = int(ecs.SourceNetmask)
+		if ecs.Family == 2 && addr.Is4In6() {
+			mapped = 96
+			bits = max(bits-mapped, 0)
+		}
 	} else {
 		switch a := w.RemoteAddr().(type) {
 		case *net.UDPAddr:
@@ -104,7 +112,7 @@ func network(w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET, v4, v6 uint8) (netip.A
 	if err != nil || !fromECS {
 		return p.Addr(), 0
 	}
-	return p.Addr(), uint8(bits)
+	return p.Addr(), uint8(min(bits+mapped, int(ecs.SourceNetmask)))
 }
 
 // echoSubnet answers a query that carried a client subnet with the option

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/test"
 	"github.com/miekg/dns"
@@ -24,7 +25,7 @@ var networks = func() []netip.Addr {
 // colourFor asks bg for app.example.org as a client in network would, with
 // its client subnet, and returns the colour of the answer and the scope of
 // the client subnet option that came back.
-func colourFor(t *testing.T, bg *BlueGreen, network netip.Addr) (colour, uint8) {
+func colourFor(t *testing.T, bg *BlueGreen, network netip.Addr) (schema.Colour, uint8) {
 	t.Helper()
 	r := new(dns.Msg)
 	r.SetQuestion("app.example.org.", dns.TypeA)
@@ -44,19 +45,19 @@ func colourFor(t *testing.T, bg *BlueGreen, network netip.Addr) (colour, uint8) 
 }
 
 // answered is the colour an answer of blue=10.0.1.1 / green=10.0.2.1 gives.
-func answered(t *testing.T, m *dns.Msg) colour {
+func answered(t *testing.T, m *dns.Msg) schema.Colour {
 	t.Helper()
 	if len(m.Answer) != 1 {
 		t.Fatalf("answer %v, want one A record", m.Answer)
 	}
 	switch a := m.Answer[0].(*dns.A).A.String(); a {
 	case "10.0.1.1":
-		return blue
+		return schema.Blue
 	case "10.0.2.1":
-		return green
+		return schema.Green
 	default:
 		t.Fatalf("answer %s is neither colour", a)
-		return blue
+		return schema.Blue
 	}
 }
 
@@ -66,7 +67,7 @@ func canaryPlugin(t *testing.T, active string, canary int) *BlueGreen {
 }
 
 func TestCanaryShare(t *testing.T) {
-	for _, active := range colours {
+	for _, active := range schema.Colours {
 		for _, canary := range []int{0, 1, 10, 50, 90, 100} {
 			bg := canaryPlugin(t, active.String(), canary)
 			idle := 0
@@ -82,7 +83,7 @@ func TestCanaryShare(t *testing.T) {
 				}
 			}
 			share := 100 * float64(idle) / float64(len(networks))
-			t.Logf("active %s, canary %d: %.2f%% of %d client networks answered %s", active, canary, share, len(networks), active.other())
+			t.Logf("active %s, canary %d: %.2f%% of %d client networks answered %s", active, canary, share, len(networks), active.Other())
 			if share < float64(canary)-2 || share > float64(canary)+2 {
 				t.Errorf("active %s, canary %d: %.2f%% of clients got the idle colour, want within 2 points", active, canary, share)
 			}
@@ -94,7 +95,7 @@ func TestCanaryShare(t *testing.T) {
 // the query has none, for every address of its /24.
 func TestCanarySticky(t *testing.T) {
 	bg := canaryPlugin(t, "blue", 50)
-	first := map[netip.Addr]colour{}
+	first := map[netip.Addr]schema.Colour{}
 	for round := range 3 {
 		for _, n := range networks[:1000] {
 			c, _ := colourFor(t, bg, n)
@@ -128,10 +129,10 @@ func TestCanaryMonotone(t *testing.T) {
 		active string
 		canary int
 	}{{"blue", 0}, {"blue", 10}, {"blue", 30}, {"blue", 60}, {"blue", 30}, {"blue", 60}, {"green", 60}, {"green", 30}, {"green", 0}}
-	var before []colour
+	var before []schema.Colour
 	for i, step := range steps {
 		bg := canaryPlugin(t, step.active, step.canary)
-		now := make([]colour, len(networks))
+		now := make([]schema.Colour, len(networks))
 		for j, n := range networks {
 			now[j], _ = colourFor(t, bg, n)
 		}
@@ -144,13 +145,13 @@ func TestCanaryMonotone(t *testing.T) {
 				}
 				moved++
 				// The only colour a step may move a client to.
-				var allowed colour
-				active, _ := parseColour(step.active)
+				var allowed schema.Colour
+				active, _ := schema.ParseColour(step.active)
 				switch {
 				case step.active != prev.active: // a flip: only to the old active colour, now idle
-					allowed = active.other()
+					allowed = active.Other()
 				case step.canary > prev.canary: // to the idle colour
-					allowed = active.other()
+					allowed = active.Other()
 				default: // back to the active colour
 					allowed = active
 				}
@@ -161,5 +162,40 @@ func TestCanaryMonotone(t *testing.T) {
 			t.Logf("step %d: active %s, canary %d: %d of %d client networks moved", i, step.active, step.canary, moved, len(networks))
 		}
 		before = now
+	}
+}
+
+// The scope answered is in the terms of the client subnet's own family: an
+// IPv4 client sent as an IPv4-mapped IPv6 subnet is split as its IPv4 /24,
+// which is an IPv6 /120.
+func TestCanaryScopeOfMappedSubnet(t *testing.T) {
+	for _, tc := range []struct {
+		ecs     dns.EDNS0_SUBNET
+		network string
+		scope   uint8
+	}{
+		{dns.EDNS0_SUBNET{Family: 1, SourceNetmask: 32, Address: net.ParseIP("10.0.0.1")}, "10.0.0.0", 24},
+		{dns.EDNS0_SUBNET{Family: 2, SourceNetmask: 128, Address: net.ParseIP("::ffff:10.0.0.1")}, "10.0.0.0", 120},
+		{dns.EDNS0_SUBNET{Family: 2, SourceNetmask: 112, Address: net.ParseIP("::ffff:10.0.0.0")}, "10.0.0.0", 112},
+		{dns.EDNS0_SUBNET{Family: 2, SourceNetmask: 64, Address: net.ParseIP("2001:db8:1:2::")}, "2001:db8:1::", 56},
+	} {
+		// As a client sends it: packed and unpacked, as the server reads it.
+		m := new(dns.Msg)
+		m.SetQuestion("app.example.org.", dns.TypeA)
+		m.SetEdns0(1232, false)
+		ecs := tc.ecs
+		ecs.Code = dns.EDNS0SUBNET
+		m.IsEdns0().Option = append(m.IsEdns0().Option, &ecs)
+		wire, err := m.Pack()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Unpack(wire); err != nil {
+			t.Fatal(err)
+		}
+		got, scope := network(&test.ResponseWriter{}, clientSubnet(m), defaultCanaryV4, defaultCanaryV6)
+		if got.String() != tc.network || scope != tc.scope {
+			t.Errorf("%s/%d (family %d): network %s, scope %d; want %s, %d", tc.ecs.Address, tc.ecs.SourceNetmask, tc.ecs.Family, got, scope, tc.network, tc.scope)
+		}
 	}
 }

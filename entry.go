@@ -4,39 +4,56 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
 )
 
-// entry is what the handler answers for one managed name. It is built by the
-// watcher and never changed once published in a snapshot.
+// entry is what the handler answers for one name. resolve builds it; once
+// published in a snapshot it never changes.
 type entry struct {
-	active   colour    // the colour etcd asks for (or the last one that had a target)
-	failover bool      // answer the idle colour: every address of the active one is down
-	canary   uint8     // the canary key: percent of clients to send to the idle colour
-	split    uint8     // the canary share in effect: 0 while it cannot apply
-	targets  [2]target // without addresses that are down; an unset target has raw == ""
+	unserved string        // why the name is not answered; "" while it is
+	active   schema.Colour // the colour answered: etcd's, or the last one that had a target
+	failover bool          // answer the idle colour: every address of the active one is down
+	canary   uint8         // the canary key: percent of clients to send to the idle colour
+	share    uint8         // the canary share in effect: 0 while it cannot apply
+	targets  [2]schema.Target
 	ttl      uint32
 	rev      int64    // the newest revision that changed one of the name's keys
 	check    string   // the check key, "" for none
 	down     []string // addresses failing their check, sorted
-	problems []string // why keys of the name are ignored; nil when none are
+	problems []problem
 }
+
+// A problem is why a key of the name is not taken as etcd holds it.
+type problem struct {
+	field string
+	rev   int64 // the key's revision: a problem is reported once per key and revision
+	why   string
+}
+
+// noActiveKey is why a name with keys but no good active value is not
+// served: a name is retired by deleting its active key.
+const noActiveKey = "no active key"
+
+func (e *entry) serving() bool { return e.unserved == "" }
 
 // answering is the colour most clients get: the active one, unless the name
 // failed over.
-func (e *entry) answering() colour {
+func (e *entry) answering() schema.Colour {
 	if e.failover {
-		return e.active.other()
+		return e.active.Other()
 	}
 	return e.active
 }
 
 // isDown reports whether every address of colour c fails its check.
-func (e *entry) isDown(c colour) bool {
+func (e *entry) isDown(c schema.Colour) bool {
 	t := e.targets[c]
-	if len(e.down) == 0 || !t.set() || t.cname != "" {
+	if len(e.down) == 0 || !t.Set() || t.CNAME != "" {
 		return false
 	}
-	for _, addr := range t.addresses() { // all of them, when all are down
+	for _, addr := range t.Addresses() { // all of them, when all are down
 		if !slices.Contains(e.down, addr) {
 			return false
 		}
@@ -45,24 +62,31 @@ func (e *entry) isDown(c colour) bool {
 }
 
 // stateTXT lists the name's state for the _bluegreen TXT record, one
-// "key=value" string each, followed by what checks found and why any key is
-// being ignored. It is built per query: such queries are rare, and memory
-// per name is not.
-func (e *entry) stateTXT() []string {
+// "key=value" string each: what etcd asks for, what checks found, why a key
+// is ignored, and since when the answers are stale if they are. It is built
+// per query: such queries are rare, and memory per name is not.
+func (e *entry) stateTXT(stale staleness) []string {
+	active := e.active.String()
+	if e.unserved == noActiveKey {
+		active = ""
+	}
 	txt := []string{
-		"active=" + e.active.String(),
-		"blue=" + e.targets[blue].raw,
-		"green=" + e.targets[green].raw,
+		"active=" + active,
+		"blue=" + e.targets[schema.Blue].Raw,
+		"green=" + e.targets[schema.Green].Raw,
 		"ttl=" + strconv.FormatUint(uint64(e.ttl), 10),
 		"canary=" + strconv.FormatUint(uint64(e.canary), 10),
 		"revision=" + strconv.FormatInt(e.rev, 10),
 	}
-	if e.split != e.canary {
-		idle := e.active.other()
+	if !e.serving() {
+		txt = append(txt, "not_served="+e.unserved)
+	}
+	if e.share != e.canary && e.serving() {
+		idle := e.active.Other()
 		switch {
 		case e.failover:
 			txt = append(txt, "canary_paused=failover")
-		case !e.targets[idle].set():
+		case !e.targets[idle].Set():
 			txt = append(txt, "canary_paused="+idle.String()+" has no target")
 		default:
 			txt = append(txt, "canary_paused="+idle.String()+" is down")
@@ -78,14 +102,17 @@ func (e *entry) stateTXT() []string {
 		txt = append(txt, fmt.Sprintf("failover=%s is down, answering %s", e.active, e.answering()))
 	}
 	for _, p := range e.problems {
-		txt = append(txt, "stale="+p)
+		txt = append(txt, "ignored="+p.field+": "+p.why)
 	}
-	return splitTXT(txt)
+	if !stale.since.IsZero() {
+		txt = append(txt, "stale_since="+stale.since.UTC().Format(time.RFC3339), "stale_reason="+stale.why)
+	}
+	return txtStrings(txt)
 }
 
-// splitTXT cuts strings longer than a TXT character-string may be (255
+// txtStrings cuts strings longer than a TXT character-string may be (255
 // octets); clients read the pieces in order.
-func splitTXT(in []string) []string {
+func txtStrings(in []string) []string {
 	const max = 255
 	out := make([]string, 0, len(in))
 	for _, s := range in {

@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"context"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
 	"github.com/coredns/coredns/plugin/pkg/dnsutil"
@@ -27,38 +28,42 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		}
 		return dns.RcodeServerFailure, nil
 	}
-	e, v := snap.lookup(qname)
-	if e == nil && bg.Fall.Through(qname) {
+	e, asks := snap.lookup(qname)
+	// A name that is not served answers only its TXT state.
+	if (e == nil || (!e.serving() && asks != askState)) && bg.Fall.Through(qname) {
 		return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
 	}
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
+	qtype := state.QType()
 	ecs := clientSubnet(r)
 	var scope uint8 // of the client subnet: how much of it the answer depends on
 	switch {
-	case e == nil && qname == zone:
-		if state.QType() == dns.TypeSOA {
-			m.Answer = []dns.RR{bg.soa(zone, snap.rev)}
-		}
+	case qname == zone && qtype == dns.TypeSOA:
+		m.Answer = []dns.RR{bg.soa(zone, snap.rev)}
+	case e == nil && qname == zone: // the apex exists: no data
 	case e == nil:
 		m.Rcode = dns.RcodeNameError
-	case v == viewState:
-		if state.QType() == dns.TypeTXT || state.QType() == dns.TypeANY {
-			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT()}}
+	case asks == askState:
+		if qtype == dns.TypeTXT || qtype == dns.TypeANY {
+			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT(snap.stale)}}
 		}
+	case !e.serving(): // no data: the name exists, its TXT state below it does
 	default:
-		var c colour
-		c, scope = bg.colourFor(e, v, qname, w, ecs)
+		var c schema.Colour
+		c, scope = bg.colourFor(e, asks, qname, w, ecs)
 		t := e.targets[c]
-		m.Answer = answer(state.QName(), state.QType(), t, e.ttl)
-		if t.cname != "" && (state.QType() == dns.TypeA || state.QType() == dns.TypeAAAA) {
+		m.Answer = answer(state.QName(), qtype, t, e.ttl)
+		if t.CNAME != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
+			rrs, chased := bg.chase(ctx, state, t.CNAME)
 			// Names that point at each other bring back their CNAMEs at
 			// every turn; each goes in once.
-			m.Answer = dns.Dedup(append(m.Answer, bg.chase(ctx, state, t.cname)...), nil)
+			m.Answer = dns.Dedup(append(m.Answer, rrs...), nil)
+			scope = max(scope, chased)
 		}
-		if t.set() {
+		if t.Set() {
 			answersTotal.WithLabelValues(metrics.WithServer(ctx), c.String()).Inc()
 		}
 	}
@@ -72,21 +77,21 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	return dns.RcodeSuccess, nil
 }
 
-// colourFor is the colour that view v of e answers this client, and how
-// many bits of its client subnet the choice depends on.
-func (bg *BlueGreen) colourFor(e *entry, v view, qname string, w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET) (colour, uint8) {
+// colourFor is the colour that what is asked of e answers this client, and
+// how many bits of its client subnet the choice depends on.
+func (bg *BlueGreen) colourFor(e *entry, asks asked, qname string, w dns.ResponseWriter, ecs *dns.EDNS0_SUBNET) (schema.Colour, uint8) {
 	switch {
-	case v == viewBlue:
-		return blue, 0
-	case v == viewGreen:
-		return green, 0
-	case e.split == 0:
+	case asks == askBlue:
+		return schema.Blue, 0
+	case asks == askGreen:
+		return schema.Green, 0
+	case e.share == 0:
 		return e.answering(), 0
-	case e.split == 100: // everyone, whatever their network
-		return e.active.other(), 0
+	case e.share == 100: // everyone, whatever their network
+		return e.active.Other(), 0
 	}
 	network, scope := network(w, ecs, bg.canaryV4, bg.canaryV6)
-	return splitColour(e.active, e.split, slot(qname, network)), scope
+	return canaryColour(e.active, e.share, slot(qname, network)), scope
 }
 
 // maxChase bounds how many CNAMEs of managed names one answer follows, so
@@ -97,34 +102,41 @@ type chaseKey struct{}
 
 // chase resolves a CNAME target through the whole server, as the template
 // and file plugins do, so that a client gets the target's records in the
-// same answer. It returns nothing when the target does not resolve.
-func (bg *BlueGreen) chase(ctx context.Context, state request.Request, target string) []dns.RR {
+// same answer. The lookup carries the query's client subnet; it returns the
+// scope the target's answer came back with, which the whole answer then
+// depends on too (a canary split at the target, say). It returns nothing
+// when the target does not resolve.
+func (bg *BlueGreen) chase(ctx context.Context, state request.Request, target string) ([]dns.RR, uint8) {
 	depth, _ := ctx.Value(chaseKey{}).(int)
 	if depth >= maxChase {
-		return nil
+		return nil, 0
 	}
 	ctx = context.WithValue(ctx, chaseKey{}, depth+1)
 	m, err := bg.upstream.Lookup(ctx, state, target, state.QType())
 	if err != nil || m == nil || m.Rcode != dns.RcodeSuccess {
-		return nil
+		return nil, 0
 	}
-	return m.Answer
+	var scope uint8
+	if ecs := clientSubnet(m); ecs != nil {
+		scope = ecs.SourceScope
+	}
+	return m.Answer, scope
 }
 
 // answer is what target t gives for a query of qtype: a CNAME for any type
 // when t is a hostname, else t's addresses of the asked family.
-func answer(qname string, qtype uint16, t target, ttl uint32) []dns.RR {
-	if t.cname != "" {
-		return []dns.RR{&dns.CNAME{Hdr: header(qname, dns.TypeCNAME, ttl), Target: t.cname}}
+func answer(qname string, qtype uint16, t schema.Target, ttl uint32) []dns.RR {
+	if t.CNAME != "" {
+		return []dns.RR{&dns.CNAME{Hdr: header(qname, dns.TypeCNAME, ttl), Target: t.CNAME}}
 	}
-	rrs := make([]dns.RR, 0, len(t.a)+len(t.aaaa))
+	rrs := make([]dns.RR, 0, len(t.A)+len(t.AAAA))
 	if qtype == dns.TypeA || qtype == dns.TypeANY {
-		for _, ip := range t.a {
+		for _, ip := range t.A {
 			rrs = append(rrs, &dns.A{Hdr: header(qname, dns.TypeA, ttl), A: ip})
 		}
 	}
 	if qtype == dns.TypeAAAA || qtype == dns.TypeANY {
-		for _, ip := range t.aaaa {
+		for _, ip := range t.AAAA {
 			rrs = append(rrs, &dns.AAAA{Hdr: header(qname, dns.TypeAAAA, ttl), AAAA: ip})
 		}
 	}

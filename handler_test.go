@@ -3,7 +3,9 @@ package bluegreen
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/pkg/fall"
@@ -13,25 +15,39 @@ import (
 )
 
 // testPlugin serves example.org with the given keys (PATH=VALUE, under
-// /bluegreen/) as if etcd held them at revision 7. Its next plugin answers
-// REFUSED, so that a test sees when a query was passed on.
+// /bluegreen/) as if a list of etcd found them at revision 7. Its next
+// plugin answers REFUSED, so that a test sees when a query was passed on.
 func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 	t.Helper()
 	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil),
 		upstream: upstream.New(), canaryV4: defaultCanaryV4, canaryV6: defaultCanaryV6}
-	m := newModel("/bluegreen/", bg.Zones, bg.ttl)
-	changes := map[string]*entry{}
+	bg.store = testStore(t, &bg.snap)
+	bg.store.replace(keyValues(7, kvs...), 7)
+	return bg
+}
+
+// testStore is a store of /bluegreen/ for example.org, with failover on.
+// Its probes reach no verdict of their own (tests report probe results
+// themselves) and stop at the end of the test.
+func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := newStore(ctx, "/bluegreen/", []string{"example.org."}, policy{ttl: 30, failover: true},
+		probeConfig{interval: time.Hour, timeout: 100 * time.Millisecond, rise: 100, fall: 100}, snap)
+	t.Cleanup(func() {
+		cancel()
+		s.probes.wait()
+	})
+	return s
+}
+
+// keyValues turns PATH=VALUE pairs under /bluegreen/ into keys at revision rev.
+func keyValues(rev int64, kvs ...string) []keyValue {
+	out := make([]keyValue, 0, len(kvs))
 	for _, kv := range kvs {
 		k, v, _ := strings.Cut(kv, "=")
-		if name := m.put("/bluegreen/"+k, v, 7); name != "" {
-			changes[name] = nil
-		}
+		out = append(out, keyValue{key: "/bluegreen/" + k, value: v, rev: rev})
 	}
-	for name := range changes {
-		changes[name] = m.entry(name)
-	}
-	bg.snap.Store((&snapshot{}).with(7, changes))
-	return bg
+	return out
 }
 
 var testKeys = []string{
@@ -43,6 +59,9 @@ var testKeys = []string{
 	"v6.example.org/green=2001:db8::2",
 	"example.org/active=blue", // a name at the zone apex
 	"example.org/blue=10.0.0.1",
+	"idle.example.org/blue=10.0.3.1", // not served: no active key
+	"half.example.org/active=green",  // not served: green has no target
+	"half.example.org/blue=10.0.4.1",
 }
 
 const soa = "example.org.	30	IN	SOA	ns.dns.example.org. hostmaster.example.org. 7 7200 1800 86400 30"
@@ -89,6 +108,18 @@ func TestServeDNS(t *testing.T) {
 		{Qname: "_bluegreen.app.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
 			test.A("example.org.	30	IN	A	10.0.0.1"),
+		}},
+		// A name at the apex still has the zone's SOA.
+		{Qname: "example.org.", Qtype: dns.TypeSOA, Answer: []dns.RR{test.SOA(soa)}},
+		// A name that is not served exists, without data, and tells why in
+		// its TXT state.
+		{Qname: "idle.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
+		{Qname: "blue.idle.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
+		{Qname: "_bluegreen.idle.example.org.", Qtype: dns.TypeTXT, Answer: []dns.RR{
+			test.TXT(`_bluegreen.idle.example.org.	0	IN	TXT	"active=" "blue=10.0.3.1" "green=" "ttl=30" "canary=0" "revision=7" "not_served=no active key"`),
+		}},
+		{Qname: "_bluegreen.half.example.org.", Qtype: dns.TypeTXT, Answer: []dns.RR{
+			test.TXT(`_bluegreen.half.example.org.	0	IN	TXT	"active=green" "blue=10.0.4.1" "green=" "ttl=30" "canary=0" "revision=7" "not_served=active: green has no target" "ignored=active: green has no target"`),
 		}},
 		{Qname: "other.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "red.app.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
@@ -139,6 +170,8 @@ func TestServeDNSFallthrough(t *testing.T) {
 		{"blue.app.example.org.", false},
 		{"other.example.org.", true},
 		{"example.net.", true},
+		{"idle.example.org.", true},             // not served
+		{"_bluegreen.idle.example.org.", false}, // but its state is
 	} {
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})
 		code, _ := bg.ServeDNS(context.Background(), rec, test.Case{Qname: tc.qname, Qtype: dns.TypeA}.Msg())

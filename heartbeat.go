@@ -2,60 +2,156 @@ package bluegreen
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 const (
-	// heartbeatEvery is how often the watcher checks that etcd answers.
+	// heartbeatEvery is how often the watcher asks etcd whether what is
+	// answered is what it holds.
 	heartbeatEvery = time.Second
 	// staleAfter is how long without word from etcd makes the answers stale.
 	staleAfter = 3 * time.Second
+	// behindAfter is how long the watch may lag etcd before it is given up
+	// for one that stopped delivering, and the prefix is listed again.
+	behindAfter = 3 * time.Second
 )
 
-// heartbeat reads one key of the prefix from etcd every second: a
-// linearizable read, which needs a member with a quorum behind it. That, any
-// watch response and a list are word from etcd. When none has come for
-// staleAfter it logs that the answers are stale and since when, and exports
-// the time; when word comes again it says so. It never changes what is
-// answered: stale answers beat no answers.
+// heartbeat checks every second, with one linearizable read of one key,
+// that etcd answers and that what is answered is what etcd holds:
 //
-// (Progress notices on the watch would be neater, but etcd sends none to a
-// watch that resumed beyond the current revision, as a watch does after a
-// reconnect in a quiet cluster.)
+//   - Etcd's revision must not be below the one the answers are complete up
+//     to, nor its cluster id change: else etcd was restored from a backup,
+//     wiped, or replaced, and the watch would wait for revisions that will
+//     never mean what it thinks. The prefix is listed again at once.
+//   - A key the store holds must have, at that revision, the mod revision
+//     the store has for it (the key changed last, or any other in turn):
+//     else the two histories differ, even if etcd's revision has passed
+//     the old one. Listed again at once.
+//   - The watch must catch up with the revision etcd reports: after each
+//     read the watch asks etcd for a progress notice, which etcd sends once
+//     the watch has delivered everything up to it. A watch still behind
+//     after behindAfter has stopped delivering; the prefix is listed again.
+//   - After staleAfter without an answer from etcd, the answers are stale.
+//
+// While any of these holds, the store says the answers are stale (log,
+// metric, TXT state), and keeps answering them: stale answers beat none.
 func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
-	var staleSince time.Time
-	staleSinceSeconds.WithLabelValues(w.prefix).Set(0) // a series to alert on from the start
-	for {
+	var lag lagged
+	for beat := 0; ; beat++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-		hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
-		if _, err := client.Get(hctx, w.prefix); err == nil {
-			w.heard.Store(time.Now().UnixNano())
+		sm := w.store.sample(beat%2 == 0)
+		if sm.upTo == 0 {
+			continue // not listed yet: nothing to compare, nothing stale but a state file, which says so itself
 		}
-		cancel()
+		w.check(ctx, client, sm, &lag)
 
-		snap := w.snap.Load()
-		if snap == nil {
-			continue // not listed yet: there is nothing stale to answer
-		}
 		heard := time.Unix(0, w.heard.Load())
-		quiet := time.Since(heard)
-		switch {
-		case quiet > staleAfter && staleSince.IsZero():
-			staleSince = heard
-			staleSinceSeconds.WithLabelValues(w.prefix).Set(float64(heard.UnixNano()) / 1e9)
-			log.Warningf("no word from etcd at %v since %s: answering stale data from revision %d", w.config.Endpoints, heard.Format(time.RFC3339Nano), snap.rev)
-		case quiet <= staleAfter && !staleSince.IsZero():
-			log.Infof("etcd answers again: data was stale for %v, from %s", heard.Sub(staleSince).Round(time.Millisecond), staleSince.Format(time.RFC3339Nano))
-			staleSince = time.Time{}
-			staleSinceSeconds.WithLabelValues(w.prefix).Set(0)
+		if time.Since(heard) > staleAfter {
+			w.store.markStale(staleNoWord, heard, fmt.Sprintf("no word from etcd at %v since %s", w.config.Endpoints, heard.Format(time.RFC3339)))
+		} else {
+			w.store.markFresh(staleNoWord)
 		}
+	}
+}
+
+// lagged is a revision etcd reported that the watch has not reached yet.
+type lagged struct {
+	rev   int64
+	since time.Time
+	list  uint64
+}
+
+// check compares the sample with etcd, and the watch's progress with etcd's
+// revision; it asks for a list when either is off.
+func (w *watcher) check(ctx context.Context, client *clientv3.Client, sm sample, lag *lagged) {
+	if lag.list != sm.list || sm.upTo >= lag.rev {
+		lag.rev = 0
+	}
+	found, err := w.compare(ctx, client, sm)
+	if again := (relist{}); errors.As(err, &again) {
+		w.store.markResync(sm.list, time.Now(), again.Error())
+		w.listAgain(again)
+		return
+	}
+	if lag.rev == 0 && found > sm.upTo {
+		*lag = lagged{rev: found, since: time.Now(), list: sm.list}
+	}
+	select {
+	case w.progress <- struct{}{}:
+	default:
+	}
+	if lag.rev != 0 && time.Since(lag.since) > behindAfter {
+		again := relist{"watch_stalled", fmt.Errorf("the watch of %s has delivered nothing past revision %d since %s, though etcd is at revision %d",
+			w.prefix, sm.upTo, lag.since.Format(time.RFC3339), lag.rev), sm.list}
+		w.store.markResync(sm.list, lag.since, again.Error())
+		w.listAgain(again)
+		lag.rev = 0
+	}
+}
+
+// compare reads the sampled key from etcd as of the revision the store
+// has applied every event up to, and checks it against the mod revision the
+// store holds it at; with no key, it checks that etcd holds none under the
+// prefix either. It returns etcd's current revision, or a relist when etcd's
+// history is not the one answered.
+func (w *watcher) compare(ctx context.Context, client *clientv3.Client, sm sample) (int64, error) {
+	hctx, cancel := context.WithTimeout(ctx, heartbeatEvery)
+	defer cancel()
+	key := sm.key
+	opts := []clientv3.OpOption{clientv3.WithRev(sm.applied), clientv3.WithKeysOnly()}
+	if key == "" {
+		key = w.prefix
+		opts = append(opts, clientv3.WithPrefix(), clientv3.WithLimit(1))
+	}
+	resp, err := client.Get(hctx, key, opts...)
+	compared := err == nil
+	if errors.Is(err, rpctypes.ErrFutureRev) || errors.Is(err, rpctypes.ErrCompacted) {
+		// No content to compare at that revision: read etcd's revision.
+		resp, err = client.Get(hctx, w.prefix, clientv3.WithKeysOnly())
+	}
+	if err != nil {
+		return 0, err
+	}
+	w.heard.Store(time.Now().UnixNano())
+	h := resp.Header
+	if want := w.cluster.Load(); want != 0 && h.ClusterId != want {
+		return 0, relist{"cluster_changed", fmt.Errorf("etcd at %v is cluster %x, not cluster %x that the answers of revision %d come from",
+			w.config.Endpoints, h.ClusterId, want, sm.upTo), sm.list}
+	}
+	if h.Revision < sm.upTo {
+		return 0, relist{"revision_went_back", fmt.Errorf("etcd at %v is at revision %d, behind revision %d that the answers come from: restored from a backup, or its data wiped?",
+			w.config.Endpoints, h.Revision, sm.upTo), sm.list}
+	}
+	if !compared {
+		return sm.applied + 1, nil // what the store applied is history in etcd: it is behind
+	}
+	var have int64
+	if len(resp.Kvs) > 0 {
+		have = resp.Kvs[0].ModRevision
+		key = string(resp.Kvs[0].Key)
+	}
+	if have != sm.modRev {
+		return 0, relist{"diverged", fmt.Errorf("etcd holds key %q at mod revision %d as of revision %d, where the answers have it at %d: its history was replaced",
+			key, have, sm.applied, sm.modRev), sm.list}
+	}
+	return h.Revision, nil
+}
+
+// listAgain asks the watch loop to list again, unless it was asked already.
+func (w *watcher) listAgain(r relist) {
+	select {
+	case w.relist <- r:
+	default:
 	}
 }

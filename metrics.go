@@ -42,7 +42,7 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "stale_since_timestamp_seconds",
-		Help:      "When etcd was last heard from, while the answers are stale because it cannot be reached; 0 while they are current.",
+		Help:      "Since when the answers are stale, while they are (etcd cannot be reached, its watch lags, its history was replaced, or the answers come from the snapshot file); 0 while they are current.",
 	}, []string{"prefix"})
 
 	invalidValuesTotal = promauto.NewCounter(prometheus.CounterOpts{
@@ -51,6 +51,13 @@ var (
 		Name:      "invalid_values_total",
 		Help:      "etcd keys or values ignored because they do not parse or do not fit, once per key and revision.",
 	})
+
+	relistsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "relists_total",
+		Help:      "Times the etcd prefix was listed again after the first list, by prefix and reason: compacted, revision_went_back, cluster_changed, diverged, watch_stalled.",
+	}, []string{"prefix", "reason"})
 
 	watchRestartsTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	"github.com/coredns/coredns/plugin"
@@ -33,6 +34,7 @@ func setup(c *caddy.Controller) error {
 	}
 	c.OnStartup(bg.start)
 	c.OnShutdown(bg.shutdown)
+	warnCacheInFront(c)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {
 		bg.Next = next
 		return bg
@@ -44,7 +46,8 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 	bg := &BlueGreen{
 		ttl:      defaultTTL,
 		prefix:   defaultPrefix,
-		checks:   defaultChecks,
+		probes:   defaultProbes,
+		failover: true,
 		upstream: upstream.New(),
 		canaryV4: defaultCanaryV4,
 		canaryV6: defaultCanaryV6,
@@ -75,8 +78,8 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 				return nil, err
 			}
 		}
-		if bg.checks.timeout > bg.checks.interval {
-			return nil, c.Errf("check_timeout %v is longer than check_interval %v", bg.checks.timeout, bg.checks.interval)
+		if bg.probes.timeout > bg.probes.interval {
+			return nil, c.Errf("check_timeout %v is longer than check_interval %v", bg.probes.timeout, bg.probes.interval)
 		}
 	}
 	return bg, nil
@@ -97,7 +100,7 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			}
 		}
 		bg.etcd.Endpoints = args
-		return checkTLS(c, bg)
+		return requireHTTPS(c, bg)
 	case "prefix":
 		if len(args) != 1 {
 			return c.ArgErr()
@@ -107,7 +110,7 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		if len(args) != 1 {
 			return c.ArgErr()
 		}
-		ttl, err := parseTTL(args[0])
+		ttl, err := schema.ParseTTL(args[0])
 		if err != nil {
 			return c.Errf("ttl: %v", err)
 		}
@@ -129,7 +132,7 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.Errf("tls: %v", err)
 		}
 		bg.etcd.TLS = tc
-		return checkTLS(c, bg)
+		return requireHTTPS(c, bg)
 	case "snapshot":
 		if len(args) != 1 {
 			return c.ArgErr()
@@ -156,9 +159,9 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.Errf("%s %q: want a positive duration such as 2s or 500ms", option, args[0])
 		}
 		if option == "check_interval" {
-			bg.checks.interval = d
+			bg.probes.interval = d
 		} else {
-			bg.checks.timeout = d
+			bg.probes.timeout = d
 		}
 	case "check_rise", "check_fall":
 		if len(args) != 1 {
@@ -169,24 +172,24 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.Errf("%s %q: want a count from 1 to 100", option, args[0])
 		}
 		if option == "check_rise" {
-			bg.checks.rise = n
+			bg.probes.rise = n
 		} else {
-			bg.checks.fall = n
+			bg.probes.fall = n
 		}
 	case "failover":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return c.Errf("failover takes on or off")
 		}
-		bg.checks.failover = args[0] == "on"
+		bg.failover = args[0] == "on"
 	default:
 		return c.Errf("unknown property %q", option)
 	}
 	return nil
 }
 
-// checkTLS refuses tls with http:// endpoints, which the etcd client would
-// quietly dial without TLS.
-func checkTLS(c *caddy.Controller, bg *BlueGreen) error {
+// requireHTTPS refuses tls with http:// endpoints, which the etcd client
+// would quietly dial without TLS.
+func requireHTTPS(c *caddy.Controller, bg *BlueGreen) error {
 	if bg.etcd.TLS == nil {
 		return nil
 	}

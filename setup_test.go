@@ -47,9 +47,9 @@ func TestParseTrafficPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := checkConfig{interval: 10 * time.Second, timeout: 3 * time.Second, rise: 1, fall: 5, failover: false}
-	if bg.canaryV4 != 16 || bg.canaryV6 != 48 || bg.checks != want {
-		t.Errorf("canary subnet /%d /%d, checks %+v; want /16 /48, %+v", bg.canaryV4, bg.canaryV6, bg.checks, want)
+	want := probeConfig{interval: 10 * time.Second, timeout: 3 * time.Second, rise: 1, fall: 5}
+	if bg.canaryV4 != 16 || bg.canaryV6 != 48 || bg.probes != want || bg.failover {
+		t.Errorf("canary subnet /%d /%d, probes %+v, failover %v; want /16 /48, %+v, off", bg.canaryV4, bg.canaryV6, bg.probes, bg.failover, want)
 	}
 }
 
@@ -62,7 +62,7 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if !slices.Equal(bg.Zones, []string{"example.org."}) || !slices.Equal(bg.etcd.Endpoints, []string{"http://localhost:2379"}) ||
 		bg.prefix != "/bluegreen/" || bg.ttl != 30 || bg.etcd.TLS != nil || bg.Fall.Through("a.example.org.") ||
-		bg.canaryV4 != 24 || bg.canaryV6 != 56 || bg.checks != defaultChecks {
+		bg.canaryV4 != 24 || bg.canaryV6 != 56 || bg.probes != defaultProbes || !bg.failover {
 		t.Errorf("defaults: zones %v, endpoints %v, prefix %q, ttl %d, tls %v, fall %v", bg.Zones, bg.etcd.Endpoints, bg.prefix, bg.ttl, bg.etcd.TLS, bg.Fall)
 	}
 }

@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// snapshot is every served name as of one etcd revision. It is immutable:
-// the watcher builds a new one for each revision and swaps it in atomically,
-// so a query sees all of a revision's changes or none of them.
+// snapshot is every name as of one etcd revision, and whether the answers
+// are stale. It is immutable: the store builds a new one for each change and
+// swaps it in atomically, so a query sees all of a revision's changes or none
+// of them.
 //
 // Names are spread over 64 x 64 small maps, so that a new snapshot copies
 // only what a revision touches: for one flip, two arrays of 64 pointers and
@@ -16,9 +17,11 @@ import (
 // garbage a flip leaves stays small, which keeps the collector quiet under
 // a thousand flips a second.
 type snapshot struct {
-	rev   int64
-	names int
-	dirs  [fanout]*shardDir
+	rev    int64
+	names  int // entries, served or not
+	served int // entries served
+	stale  staleness
+	dirs   [fanout]*shardDir
 }
 
 type shardDir [fanout]map[string]*entry
@@ -59,7 +62,7 @@ func (s *snapshot) each(f func(name string, e *entry)) {
 // with returns a copy of s at revision rev with changes applied; a nil entry
 // removes the name.
 func (s *snapshot) with(rev int64, changes map[string]*entry) *snapshot {
-	n := &snapshot{rev: rev, names: s.names, dirs: s.dirs}
+	n := &snapshot{rev: rev, names: s.names, served: s.served, dirs: s.dirs}
 	var copiedDir [fanout]bool
 	var copiedShard [fanout][fanout]bool
 	for name, e := range changes {
@@ -79,50 +82,54 @@ func (s *snapshot) with(rev int64, changes map[string]*entry) *snapshot {
 			n.dirs[d][i], copiedShard[d][i] = shard, true
 		}
 		shard := n.dirs[d][i]
-		_, had := shard[name]
-		switch {
-		case e == nil && had:
-			delete(shard, name)
+		if was, had := shard[name]; had {
 			n.names--
-		case e != nil:
-			shard[name] = e
-			if !had {
-				n.names++
+			if was.serving() {
+				n.served--
 			}
+		}
+		if e == nil {
+			delete(shard, name)
+			continue
+		}
+		shard[name] = e
+		n.names++
+		if e.serving() {
+			n.served++
 		}
 	}
 	return n
 }
 
-// A query asks for one view of a managed name.
-type view uint8
+// asked is what a query asks of a name.
+type asked uint8
 
 const (
-	viewActive view = iota // NAME: the active colour
-	viewBlue               // blue.NAME
-	viewGreen              // green.NAME
-	viewState              // _bluegreen.NAME: the TXT state
+	askName  asked = iota // NAME: the colour it answers
+	askBlue               // blue.NAME: the blue target, active or not
+	askGreen              // green.NAME
+	askState              // _bluegreen.NAME: the TXT state
 )
 
-// lookup finds the entry a query name asks about, and which view of it.
-func (s *snapshot) lookup(qname string) (*entry, view) {
+// lookup finds the entry a query name asks about, and what it asks of it.
+func (s *snapshot) lookup(qname string) (*entry, asked) {
 	if e := s.get(qname); e != nil {
-		return e, viewActive
+		return e, askName
 	}
 	label, parent, ok := strings.Cut(qname, ".")
 	if !ok {
-		return nil, viewActive
+		return nil, askName
 	}
-	var v view
+	var a asked
 	switch label {
 	case "blue":
-		v = viewBlue
+		a = askBlue
 	case "green":
-		v = viewGreen
+		a = askGreen
 	case "_bluegreen":
-		v = viewState
+		a = askState
 	default:
-		return nil, viewActive
+		return nil, askName
 	}
-	return s.get(parent), v
+	return s.get(parent), a
 }

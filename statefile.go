@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
 )
 
 // The snapshot option keeps the answered state in a file, so that CoreDNS
@@ -27,9 +29,9 @@ type stateFile struct {
 const writeEvery = time.Second
 
 // writeStateFiles writes the published snapshot to path whenever its
-// revision moved on, at most every writeEvery, and once more when ctx ends.
-func writeStateFiles(ctx context.Context, path, prefix string, ttl uint32, snap *atomic.Pointer[snapshot]) {
-	var written int64
+// revision moved on from written, at most every writeEvery, and once more
+// when ctx ends.
+func writeStateFiles(ctx context.Context, path, prefix string, ttl uint32, written int64, snap *atomic.Pointer[snapshot]) {
 	write := func() {
 		s := snap.Load()
 		if s == nil || s.rev == written {
@@ -59,20 +61,23 @@ func writeStateFiles(ctx context.Context, path, prefix string, ttl uint32, snap 
 func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
 	f := stateFile{Prefix: prefix, Revision: s.rev, Names: make(map[string]map[string]string, s.names)}
 	s.each(func(name string, e *entry) {
-		keys := map[string]string{fieldActive: e.active.String()}
-		for _, c := range colours {
-			if e.targets[c].set() {
-				keys[c.String()] = e.targets[c].raw
+		if !e.serving() {
+			return
+		}
+		keys := map[string]string{schema.FieldActive: e.active.String()}
+		for _, c := range schema.Colours {
+			if e.targets[c].Set() {
+				keys[c.String()] = e.targets[c].Raw
 			}
 		}
 		if e.ttl != ttl {
-			keys[fieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
+			keys[schema.FieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
 		}
 		if e.canary != 0 {
-			keys[fieldCanary] = strconv.FormatUint(uint64(e.canary), 10)
+			keys[schema.FieldCanary] = strconv.FormatUint(uint64(e.canary), 10)
 		}
 		if e.check != "" {
-			keys[fieldCheck] = e.check
+			keys[schema.FieldCheck] = e.check
 		}
 		f.Names[strings.TrimSuffix(name, ".")] = keys
 	})
@@ -102,24 +107,23 @@ func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
 	return nil
 }
 
-// readStateFile builds a snapshot from the file at path, through the same
-// parsing as etcd's keys.
-func readStateFile(path string, m *model) (*snapshot, error) {
+// readStateFile reads the file at path, written for prefix, and when it
+// was written.
+func readStateFile(path, prefix string) (*stateFile, time.Time, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, time.Time{}, err
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, time.Time{}, err
 	}
 	var f stateFile
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
+		return nil, time.Time{}, fmt.Errorf("reading %s: %w", path, err)
 	}
-	if f.Prefix != m.prefix {
-		return nil, fmt.Errorf("%s holds prefix %s, not %s", path, f.Prefix, m.prefix)
+	if f.Prefix != prefix {
+		return nil, time.Time{}, fmt.Errorf("%s holds prefix %s, not %s", path, f.Prefix, prefix)
 	}
-	for name, keys := range f.Names {
-		for field, value := range keys {
-			m.put(m.prefix+name+"/"+field, value, f.Revision)
-		}
-	}
-	return (&snapshot{}).with(f.Revision, m.entries()), nil
+	return &f, info.ModTime(), nil
 }

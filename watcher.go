@@ -4,48 +4,65 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
+	"math/rand/v2"
+	"strconv"
 	"sync/atomic"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/metadata"
 )
 
 const (
-	// listPage bounds one range request of the initial list, so that a large
-	// prefix never makes one huge response.
+	// listPage bounds one range request of a list, so that a large prefix
+	// never makes one huge response.
 	listPage = 10000
 	// requestTimeout bounds one etcd request (a list page, a login).
 	requestTimeout = 10 * time.Second
 	// retryMax caps the wait between attempts while etcd cannot be reached.
 	retryMax = 5 * time.Second
+	// relistJitter spreads the lists of many CoreDNS replicas that find the
+	// same reason to list again at once, as after a compaction.
+	relistJitter = 500 * time.Millisecond
 )
 
-// watcher keeps the plugin's snapshot current. It lists the prefix once,
-// watches it from the next revision, and publishes a new snapshot for each
-// revision it applies. If the revision to resume from was compacted away it
-// lists again.
+// watcher is the plugin's only contact with etcd. It lists the prefix,
+// watches it from the next revision, and hands both to the store; it lists
+// again when the revision to resume from was compacted, or when the
+// heartbeat finds that etcd holds something else than what is answered. It
+// holds no state of what is answered.
 type watcher struct {
-	config    clientv3.Config
-	checkConf checkConfig
-	prefix    string
-	snap      *atomic.Pointer[snapshot]
-	synced    chan struct{} // closed once the first list is published
-	heard     atomic.Int64  // when etcd last answered, in Unix nanoseconds
+	config clientv3.Config
+	prefix string
+	store  *store
 
-	// mu serializes what changes the answers: etcd's changes, applied by
-	// the run goroutine, and the checks' findings, reported by probes.
-	mu     sync.Mutex
-	model  *model
-	checks *checker
+	heard   atomic.Int64  // when etcd last answered, in Unix nanoseconds
+	cluster atomic.Uint64 // the cluster id of the etcd last listed
+	streams atomic.Uint64 // watch streams opened, to give each its own
+
+	// The heartbeat asks the watch loop to list again, and to ask etcd
+	// whether the watch has seen every revision.
+	relist   chan relist
+	progress chan struct{}
+}
+
+// relist is a reason to list the prefix again, found by the heartbeat in
+// what the store held from one list.
+type relist struct {
+	reason string // relists_total's reason label
+	err    error
+	list   uint64
+}
+
+func (r relist) Error() string { return r.err.Error() }
+
+func newWatcher(config clientv3.Config, prefix string, s *store) *watcher {
+	return &watcher{config: config, prefix: prefix, store: s, relist: make(chan relist, 1), progress: make(chan struct{}, 1)}
 }
 
 func (w *watcher) run(ctx context.Context) {
-	w.checks = newChecker(ctx, w.checkConf, w.checkChanged)
-	defer w.checks.wait()
 	client, err := w.connect(ctx)
 	if err != nil {
 		return // stopped before etcd answered
@@ -59,10 +76,14 @@ func (w *watcher) run(ctx context.Context) {
 	}()
 	defer func() { <-beating }() // before the client closes
 
-	var rev int64 // last applied revision; 0 until a list succeeds
+	var rev int64 // applied up to; 0 to list
+	listed := false
 	wait := newRetry()
 	for {
 		if rev == 0 {
+			if listed && !sleep(ctx, rand.N(relistJitter)) {
+				return
+			}
 			if rev, err = w.list(ctx, client); err != nil {
 				log.Errorf("%v; retrying", err)
 				if !wait.sleep(ctx) {
@@ -70,6 +91,7 @@ func (w *watcher) run(ctx context.Context) {
 				}
 				continue
 			}
+			listed = true
 			wait.reset()
 		}
 		from := rev
@@ -77,15 +99,23 @@ func (w *watcher) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		var again relist
+		switch {
+		case errors.As(err, &again):
+			log.Errorf("%v: listing %s again", err, w.prefix)
+			relistsTotal.WithLabelValues(w.prefix, again.reason).Inc()
+			rev = 0
+			continue
+		case errors.Is(err, rpctypes.ErrCompacted):
+			log.Warningf("watch of %s: revision %d was compacted; listing again", w.prefix, rev+1)
+			relistsTotal.WithLabelValues(w.prefix, "compacted").Inc()
+			rev = 0
+			continue
+		}
 		if rev > from {
 			wait.reset() // the watch worked for a while: this is a new failure
 		}
 		watchRestartsTotal.Inc()
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			log.Warningf("watch of %s: revision %d was compacted; listing again", w.prefix, rev+1)
-			rev = 0
-			continue
-		}
 		log.Warningf("watch of %s ended: %v; resuming from revision %d", w.prefix, err, rev+1)
 		if !wait.sleep(ctx) {
 			return
@@ -110,13 +140,12 @@ func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
 	}
 }
 
-// list reads the whole prefix at one revision, in pages, and publishes it as
-// a new snapshot in one step. It returns the revision it read.
+// list reads the whole prefix at one revision, in pages, and hands it to the
+// store in one step. It returns the revision it read.
 func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, error) {
-	w.mu.Lock()
-	m := w.model.fresh()
-	w.mu.Unlock()
+	var kvs []keyValue
 	var rev int64
+	var cluster uint64
 	key, end := w.prefix, clientv3.GetPrefixRangeEnd(w.prefix)
 	for {
 		opts := []clientv3.OpOption{clientv3.WithRange(end), clientv3.WithLimit(listPage)}
@@ -131,147 +160,72 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 		}
 		w.heard.Store(time.Now().UnixNano())
 		if rev == 0 {
-			rev = resp.Header.Revision
+			rev, cluster = resp.Header.Revision, resp.Header.ClusterId
 		}
 		for _, kv := range resp.Kvs {
-			m.put(string(kv.Key), string(kv.Value), kv.ModRevision)
+			kvs = append(kvs, keyValue{key: string(kv.Key), value: string(kv.Value), rev: kv.ModRevision})
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
 		}
 		key = string(resp.Kvs[len(resp.Kvs)-1].Key) + "\x00"
 	}
-
-	// Swap in what was read; probes wait meanwhile, but not for etcd.
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	for name := range w.model.names {
-		if m.names[name] == nil {
-			w.syncChecks(m, name)
-		}
-	}
-	old := w.current()
-	for name, n := range m.names {
-		w.syncChecks(m, name)
-		// A name keeps answering the colour it answered while its active
-		// key names a colour without a target, across lists too.
-		if e := old.get(name); e != nil {
-			n.served, n.serves = e.active, true
-		}
-	}
-	changes := m.entries()
-	old.each(func(name string, _ *entry) {
-		if _, ok := changes[name]; !ok {
-			changes[name] = nil // gone from etcd
-		}
-	})
-	w.model = m
-	w.publish(old, rev, changes)
-	select {
-	case <-w.synced:
-	default:
-		log.Infof("synced %s at revision %d: %d names served", m.prefix, rev, w.current().names)
-		close(w.synced)
-	}
+	w.cluster.Store(cluster)
+	w.store.replace(kvs, rev)
 	return rev, nil
 }
 
-// watch applies changes from revision rev+1 on until the watch ends, and
-// returns the last revision applied.
+// watch hands the store the changes from revision rev+1 on until the watch
+// ends or the heartbeat asks for a list, and returns the revision applied.
 func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64) (int64, error) {
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
+	// The etcd client puts watches whose contexts carry the same metadata
+	// on one gRPC stream; a stream that stopped delivering must not carry
+	// the next watch, so each gets its own.
+	wctx = metadata.AppendToOutgoingContext(wctx, "bluegreen-watch", strconv.FormatUint(w.streams.Add(1), 10))
 	ch := client.Watch(wctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
-	for resp := range ch {
-		w.heard.Store(time.Now().UnixNano())
-		if err := resp.Err(); err != nil {
-			return rev, err
-		}
-		if resp.IsProgressNotify() {
-			rev = max(rev, resp.Header.Revision)
-			continue
-		}
-		if len(resp.Events) > 0 {
-			rev = max(rev, w.apply(resp.Events))
-		}
-	}
-	return rev, errors.New("watch channel closed")
-}
-
-// apply publishes one watch response's events as one snapshot, and returns
-// their revision. etcd never splits a revision across responses, so a
-// transaction shows up whole.
-func (w *watcher) apply(events []*clientv3.Event) int64 {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var rev int64
-	touched := map[string]bool{}
-	for _, ev := range events {
-		key := string(ev.Kv.Key)
-		rev = max(rev, ev.Kv.ModRevision)
-		var name string
-		switch ev.Type {
-		case mvccpb.PUT:
-			name = w.model.put(key, string(ev.Kv.Value), ev.Kv.ModRevision)
-		case mvccpb.DELETE:
-			name = w.model.del(key, ev.Kv.ModRevision)
-		}
-		if name != "" {
-			touched[name] = true
-		}
-	}
-	changes := make(map[string]*entry, len(touched))
-	for name := range touched {
-		w.syncChecks(w.model, name)
-		changes[name] = w.model.entry(name)
-	}
-	w.publish(w.current(), rev, changes)
-	return rev
-}
-
-// publish swaps in old with changes applied, and logs what changed, unless
-// old is the empty snapshot of before the first list.
-func (w *watcher) publish(old *snapshot, rev int64, changes map[string]*entry) {
-	w.snap.Store(old.with(rev, changes))
-	namesManaged.WithLabelValues(w.prefix).Set(float64(w.current().names))
-	revision.WithLabelValues(w.prefix).Set(float64(rev))
-	if old.rev == 0 {
-		return // the first list logs a summary instead of every name
-	}
-	for name, e := range changes {
-		was := old.get(name)
-		name = name[:len(name)-1]
-		switch {
-		case was == nil && e != nil:
-			log.Infof("%s: now served, %s (revision %d)", name, e.active, rev)
-		case was != nil && e == nil:
-			log.Infof("%s: no longer served (revision %d)", name, rev)
-		case was != nil:
-			if was.active != e.active {
-				log.Infof("%s: %s -> %s (revision %d)", name, was.active, e.active, rev)
-				switchesTotal.Inc()
+	for {
+		select {
+		case resp, ok := <-ch:
+			if !ok {
+				return rev, errors.New("watch channel closed")
 			}
-			if e.failover && !was.failover {
-				log.Warningf("%s: failover to %s: every %s address is down", name, e.answering(), e.active)
-				failoversTotal.WithLabelValues(name).Inc()
-			} else if was.failover && !e.failover && e.isDown(e.active) {
-				log.Warningf("%s: failover ended: %s is down too, answering all of %s", name, e.active.other(), e.active)
-			} else if was.failover && !e.failover {
-				log.Infof("%s: failover ended: %s is up again", name, e.active)
+			w.heard.Store(time.Now().UnixNano())
+			if err := resp.Err(); err != nil {
+				return rev, err
+			}
+			if resp.IsProgressNotify() {
+				rev = max(rev, resp.Header.Revision)
+				w.store.progressed(rev)
+				continue
+			}
+			if len(resp.Events) > 0 {
+				rev = max(rev, w.store.apply(changesOf(resp.Events)))
+			}
+		case <-w.progress:
+			// etcd answers once the watch has sent every revision up to
+			// now; the heartbeat notices if it never does.
+			client.RequestProgress(wctx)
+		case again := <-w.relist:
+			if w.store.stillList(again.list) { // else a list since has answered it
+				return rev, again
 			}
 		}
 	}
 }
 
-// current is the published snapshot, or an empty one before the first list.
-func (w *watcher) current() *snapshot {
-	if s := w.snap.Load(); s != nil {
-		return s
+func changesOf(events []*clientv3.Event) []keyValue {
+	out := make([]keyValue, len(events))
+	for i, ev := range events {
+		out[i] = keyValue{key: string(ev.Kv.Key), value: string(ev.Kv.Value), rev: ev.Kv.ModRevision, deleted: ev.Type == mvccpb.DELETE}
 	}
-	return &snapshot{}
+	return out
 }
 
-// retry waits between attempts, doubling from 100ms up to retryMax.
+// retry waits between attempts, doubling from 100ms up to retryMax, each
+// wait drawn at random from its upper half so that replicas that lost etcd
+// together do not come back in lockstep.
 type retry struct{ d time.Duration }
 
 func newRetry() *retry { return &retry{d: 100 * time.Millisecond} }
@@ -280,86 +234,19 @@ func (r *retry) reset() { r.d = 100 * time.Millisecond }
 
 // sleep waits, and reports false if ctx ended first.
 func (r *retry) sleep(ctx context.Context) bool {
-	t := time.NewTimer(r.d)
-	defer t.Stop()
+	d := r.d/2 + rand.N(r.d/2+1)
 	r.d = min(2*r.d, retryMax)
+	return sleep(ctx, d)
+}
+
+// sleep waits for d, and reports false if ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
 	case <-t.C:
 		return true
-	}
-}
-
-// syncChecks starts and stops the probes of name as m holds its keys, and
-// forgets what stopped probes found.
-func (w *watcher) syncChecks(m *model, name string) {
-	n := m.names[name]
-	if w.checks.probes[name] == nil && (n == nil || !n.check.ok) {
-		return // never checked: the common case, kept cheap
-	}
-	var c check
-	var addrs []string
-	if n != nil && n.check.ok {
-		c = *n.check.value
-		for _, col := range colours {
-			if n.targets[col].ok {
-				addrs = append(addrs, n.targets[col].value.addresses()...)
-			}
-		}
-	}
-	for _, addr := range w.checks.sync(name, c, addrs, m.down[name]) {
-		delete(m.down[name], addr)
-	}
-	if len(m.down[name]) == 0 {
-		delete(m.down, name)
-	}
-	healthMetrics(m, name)
-}
-
-// checkChanged records that probe p found its address up or down, and
-// publishes the name's answers without it or with it again.
-func (w *watcher) checkChanged(p *probe, up bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if !w.checks.current(p) {
-		return // stopped while it waited for the lock
-	}
-	m := w.model
-	if up {
-		delete(m.down[p.name], p.addr)
-	} else {
-		if m.down[p.name] == nil {
-			m.down[p.name] = map[string]bool{}
-		}
-		m.down[p.name][p.addr] = true
-	}
-	log.Infof("%s: %s is %s (check %s)", strings.TrimSuffix(p.name, "."), p.addr, result(up), p.check.raw)
-	healthMetrics(m, p.name)
-	old := w.current()
-	w.publish(old, old.rev, map[string]*entry{p.name: m.entry(p.name)})
-}
-
-// healthMetrics sets the healthy address count of each colour of a checked
-// name, and removes the series of a name no longer checked.
-func healthMetrics(m *model, name string) {
-	label := strings.TrimSuffix(name, ".")
-	n := m.names[name]
-	if n == nil || !n.check.ok {
-		for _, c := range colours {
-			healthyAddresses.DeleteLabelValues(label, c.String())
-		}
-		return
-	}
-	for _, c := range colours {
-		healthy := 0
-		if n.targets[c].ok {
-			for _, addr := range n.targets[c].value.addresses() {
-				if !m.down[name][addr] {
-					healthy++
-				}
-			}
-		}
-		healthyAddresses.WithLabelValues(label, c.String()).Set(float64(healthy))
 	}
 }

@@ -164,10 +164,10 @@ func TestInvalidValueKeepsLastGoodState(t *testing.T) {
 	}
 	waitFor(t, "TXT state saying the ttl key is ignored", 10*time.Second, func() bool {
 		txt := answers(query(t, "udp", udp, "_bluegreen.app.example.org", dns.TypeTXT))
-		return len(txt) == 1 && strings.Contains(txt[0], `stale=ttl: \"thirty\" is not a TTL`)
+		return len(txt) == 1 && strings.Contains(txt[0], `ignored=ttl: \"thirty\" is not a TTL`)
 	})
 	txt := answers(query(t, "udp", udp, "_bluegreen.app.example.org", dns.TypeTXT))[0]
-	for _, want := range []string{`"active=blue"`, `"blue=10.0.1.100"`, `stale=active: \"purple\"`, `stale=blue: \"10.0.1.999\"`} {
+	for _, want := range []string{`"active=blue"`, `"blue=10.0.1.100"`, `ignored=active: \"purple\"`, `ignored=blue: \"10.0.1.999\"`} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("TXT state %s lacks %s", txt, want)
 		}
@@ -211,6 +211,27 @@ func TestDeletedKeys(t *testing.T) {
 		m := query(t, "udp", udp, "green.app.example.org", dns.TypeA)
 		return m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0
 	})
+
+	// Deleting the active colour's target by mistake keeps the name up.
+	etcd.del(t, "/bluegreen/app.example.org/blue")
+	waitFor(t, "the TXT state saying the active target was deleted", 10*time.Second, func() bool {
+		return strings.Contains(stateTXT(t, udp, "app.example.org"), `"ignored=blue: deleted, but it is the active colour's target`)
+	})
+	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.1.100"}) {
+		t.Errorf("after deleting the active target: %v, want its last value", got)
+	}
+
+	// Deleting active retires the name: no data, and the TXT state of its
+	// keys left says why.
+	etcd.put(t, "/bluegreen/app.example.org/green", "10.0.2.100")
+	etcd.del(t, "/bluegreen/app.example.org/active")
+	waitFor(t, "no data after deleting active", 10*time.Second, func() bool {
+		m := query(t, "udp", udp, "app.example.org", dns.TypeA)
+		return m.Rcode == dns.RcodeSuccess && len(m.Answer) == 0
+	})
+	if txt := stateTXT(t, udp, "app.example.org"); !strings.Contains(txt, `"not_served=no active key"`) {
+		t.Errorf("TXT state of a retired name: %s", txt)
+	}
 
 	etcd.del(t, "/bluegreen/app.example.org/", clientv3.WithPrefix())
 	waitFor(t, "NXDOMAIN after deleting the name", 10*time.Second, func() bool {

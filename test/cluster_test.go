@@ -116,9 +116,5 @@ func TestClusterMemberLoss(t *testing.T) {
 		c.restart(t, i)
 	}
 
-	l.stop()
-	t.Logf("%d queries sent while members went down, %d failed", l.sent.Load(), l.failed.Load())
-	if l.failed.Load() != 0 {
-		t.Errorf("%d of %d queries failed; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
-	}
+	l.stopAndCheck(t, "while members went down")
 }

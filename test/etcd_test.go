@@ -2,20 +2,26 @@ package test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/bluegreen-dns/bluegreen/test/devetcd"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/snapshot"
+	etcdutl "go.etcd.io/etcd/etcdutl/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // etcdServer is a real, embedded, single-member etcd on a loopback port.
+// Its member is the same across restarts, restores and wipes: same name,
+// peer address and cluster token, so the same cluster id.
 type etcdServer struct {
-	*embed.Etcd // nil while stopped
-	dir, addr   string
-	endpoint    string
-	client      *clientv3.Client
+	*embed.Etcd     // nil while stopped
+	dir, addr, peer string
+	endpoint        string
+	client          *clientv3.Client
 }
 
 // startEtcd starts an etcd server on a free port for the test and stops it
@@ -25,7 +31,7 @@ func startEtcd(t *testing.T) *etcdServer { return startEtcdAt(t, "127.0.0.1:0") 
 // startEtcdAt starts an etcd server whose clients connect to addr.
 func startEtcdAt(t *testing.T, addr string) *etcdServer {
 	t.Helper()
-	s := &etcdServer{dir: t.TempDir(), addr: addr}
+	s := &etcdServer{dir: t.TempDir(), addr: addr, peer: "127.0.0.1:" + freePort(t)}
 	s.start(t)
 	t.Cleanup(s.stop)
 	s.endpoint = "http://" + s.Clients[0].Addr().String()
@@ -41,7 +47,7 @@ func startEtcdAt(t *testing.T, addr string) *etcdServer {
 // start starts the server, again after stop: same data, same address.
 func (s *etcdServer) start(t *testing.T) {
 	t.Helper()
-	e, err := devetcd.Start(s.dir, s.addr)
+	e, err := devetcd.StartConfig(devetcd.Config("default", s.dir, s.addr, s.peer))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +61,45 @@ func (s *etcdServer) stop() {
 		s.Etcd.Close()
 		s.Etcd = nil
 	}
+}
+
+// saveSnapshot writes a backup of etcd's data to a file, as etcdctl
+// snapshot save does, and returns its path.
+func (s *etcdServer) saveSnapshot(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "backup.db")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := snapshot.SaveWithVersion(ctx, zap.NewNop(), clientv3.Config{Endpoints: []string{s.endpoint}}, path); err != nil {
+		t.Fatalf("saving a snapshot: %v", err)
+	}
+	return path
+}
+
+// restore stops etcd and starts it again from backup, restored into a new
+// data directory as etcdutl snapshot restore does: the same member at the
+// same address, with the backup's data and revision.
+func (s *etcdServer) restore(t *testing.T, backup string) {
+	t.Helper()
+	s.stop()
+	s.dir = filepath.Join(t.TempDir(), "restored")
+	err := etcdutl.NewV3(zap.NewNop()).Restore(etcdutl.RestoreConfig{
+		SnapshotPath: backup, Name: "default", OutputDataDir: s.dir,
+		PeerURLs: []string{"http://" + s.peer}, InitialCluster: "default=http://" + s.peer, InitialClusterToken: "etcd-cluster",
+	})
+	if err != nil {
+		t.Fatalf("restoring %s: %v", backup, err)
+	}
+	s.start(t)
+}
+
+// wipe stops etcd and starts it again with an empty data directory: the
+// same member at the same address, with nothing in it.
+func (s *etcdServer) wipe(t *testing.T) {
+	t.Helper()
+	s.stop()
+	s.dir = t.TempDir()
+	s.start(t)
 }
 
 // put writes key=value and returns the revision etcd committed it at.

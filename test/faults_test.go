@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -67,6 +68,17 @@ func (l *load) stop() {
 	l.wg.Wait()
 }
 
+// stopAndCheck stops the load and fails the test if any query failed
+// during what it names.
+func (l *load) stopAndCheck(t *testing.T, during string) {
+	t.Helper()
+	l.stop()
+	t.Logf("%d queries sent %s, %d failed", l.sent.Load(), during, l.failed.Load())
+	if l.failed.Load() != 0 {
+		t.Errorf("%d of %d queries failed %s; first: %v", l.failed.Load(), l.sent.Load(), during, l.firstFailure.Load())
+	}
+}
+
 func httpStatus(t *testing.T, url string) int {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -99,6 +111,9 @@ func TestEtcdOutage(t *testing.T) {
 	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, blueA) {
 		t.Errorf("during the outage: %v, want the last known %v", got, blueA)
 	}
+	if txt := stateTXT(t, udp, "app.example.org"); !strings.Contains(txt, `"stale_since=`) || !strings.Contains(txt, `"stale_reason=no word from etcd at [`) {
+		t.Errorf("TXT state during the outage: %s, want stale_since and why", txt)
+	}
 
 	etcd.start(t)
 	up := time.Now()
@@ -108,19 +123,18 @@ func TestEtcdOutage(t *testing.T) {
 		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), greenA)
 	})
 	t.Logf("flip made as etcd came back answered %v after the put returned, %v after etcd was up", took, time.Since(up).Round(time.Millisecond))
-	waitFor(t, "the log line saying etcd answers again", 10*time.Second, func() bool { return strings.Contains(logs.String(), "etcd answers again") })
+	waitFor(t, "the log line saying the answers are current again", 10*time.Second, func() bool { return strings.Contains(logs.String(), "are current again") })
 	if since := metricValue(t, "coredns_bluegreen_stale_since_timestamp_seconds", "prefix", "/bluegreen/"); since != 0 {
 		t.Errorf("stale since %v after recovery, want 0", since)
+	}
+	if txt := stateTXT(t, udp, "app.example.org"); strings.Contains(txt, "stale") {
+		t.Errorf("TXT state after recovery: %s", txt)
 	}
 	if strings.Contains(logs.String(), "listing again") {
 		t.Error("the plugin listed etcd again instead of resuming its watch")
 	}
 
-	l.stop()
-	t.Logf("%d queries sent during the outage test, %d failed", l.sent.Load(), l.failed.Load())
-	if l.failed.Load() != 0 {
-		t.Errorf("%d of %d queries failed; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
-	}
+	l.stopAndCheck(t, "during the outage")
 }
 
 func TestCompactedWhileCutOff(t *testing.T) {
@@ -130,7 +144,7 @@ func TestCompactedWhileCutOff(t *testing.T) {
 	p := startProxy(t, etcd.addr)
 	logs := captureLog(t)
 	_, udp, _ := startCoreDNS(t, corefile("http://"+p.addr, ""))
-	restarts := metricValue(t, "coredns_bluegreen_watch_restarts_total")
+	relists := metricValue(t, "coredns_bluegreen_relists_total", "reason", "compacted")
 
 	p.cut()
 	waitFor(t, "the stale log line", 30*time.Second, func() bool { return strings.Contains(logs.String(), "no word from etcd") })
@@ -164,18 +178,24 @@ func TestCompactedWhileCutOff(t *testing.T) {
 	if !strings.Contains(logs.String(), "was compacted; listing again") {
 		t.Error("no log line about the compaction")
 	}
-	if got := metricValue(t, "coredns_bluegreen_watch_restarts_total") - restarts; got < 1 {
-		t.Errorf("watch restarts counted %v, want at least 1", got)
+	if got := metricValue(t, "coredns_bluegreen_relists_total", "reason", "compacted") - relists; got != 1 {
+		t.Errorf("lists for a compaction counted %v, want 1", got)
 	}
 }
 
+// TestStartFromSnapshotWithoutEtcd starts CoreDNS while etcd is down, with a
+// snapshot file and credentials (which need etcd to log in): it answers from
+// the file, says the answers are stale since the file was written, and
+// catches up once etcd answers.
 func TestStartFromSnapshotWithoutEtcd(t *testing.T) {
 	etcd := startEtcd(t)
 	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
 	rev := etcd.put(t, "/bluegreen/app.example.org/ttl", "7")
+	const password = "Read0nly-Passw0rd"
+	root := enableAuth(t, etcd, password, "r00t-Passw0rd")
 	file := filepath.Join(t.TempDir(), "bluegreen.json")
 	readyAddr := "127.0.0.1:" + freePort(t)
-	cf := corefile(etcd.endpoint, "snapshot "+file, "ready "+readyAddr)
+	cf := corefile(etcd.endpoint, "credentials coredns "+password+"\n\t\tsnapshot "+file, "ready "+readyAddr)
 
 	first, _, _, err := ctest.CoreDNSServerAndPorts(cf)
 	if err != nil {
@@ -187,11 +207,16 @@ func TestStartFromSnapshotWithoutEtcd(t *testing.T) {
 		return err == nil && json.Unmarshal(data, &f) == nil && f.Revision == rev
 	})
 	stopCoreDNS(first)
+	info, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	// While CoreDNS is down, a flip; then etcd goes down too.
-	etcd.put(t, "/bluegreen/app.example.org/active", "green")
+	mustPut(t, root, "/bluegreen/app.example.org/active", "green")
 	etcd.stop()
 
+	logs := captureLog(t)
 	start := time.Now()
 	_, udp, _ := startCoreDNS(t, cf)
 	t.Logf("CoreDNS started in %v with etcd down and a snapshot", time.Since(start).Round(time.Millisecond))
@@ -202,10 +227,30 @@ func TestStartFromSnapshotWithoutEtcd(t *testing.T) {
 	if code := httpStatus(t, "http://"+readyAddr+"/ready"); code != http.StatusOK {
 		t.Errorf("ready answered %d while serving the snapshot, want 200", code)
 	}
+	// It says the answers are stale, since the file was written.
+	want := fmt.Sprintf(`"stale_since=%s" "stale_reason=answering %s of revision %d: etcd not listed yet"`, info.ModTime().UTC().Format(time.RFC3339), file, rev)
+	if txt := stateTXT(t, udp, "app.example.org"); !strings.Contains(txt, want) {
+		t.Errorf("TXT state %s, want %s", txt, want)
+	}
+	if since := metricValue(t, "coredns_bluegreen_stale_since_timestamp_seconds", "prefix", "/bluegreen/"); math.Abs(since-float64(info.ModTime().UnixNano())/1e9) > 1e-3 {
+		t.Errorf("stale since %v, want the file's time %v", since, info.ModTime())
+	}
+	if names, revision := metricValue(t, "coredns_bluegreen_names", "prefix", "/bluegreen/"), metricValue(t, "coredns_bluegreen_revision", "prefix", "/bluegreen/"); names != 1 || revision != float64(rev) {
+		t.Errorf("names %v, revision %v from the snapshot; want 1 and %d", names, revision, rev)
+	}
+	if !strings.Contains(logs.String(), "answers for /bluegreen/ are stale since") {
+		t.Error("no log line saying the answers are stale")
+	}
 
 	etcd.start(t)
 	took := waitFor(t, "the flip made while CoreDNS was down", 30*time.Second, func() bool {
 		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
 	})
 	t.Logf("caught up %v after etcd came back", took)
+	if txt := stateTXT(t, udp, "app.example.org"); strings.Contains(txt, "stale") {
+		t.Errorf("TXT state once etcd answers: %s", txt)
+	}
+	if since := metricValue(t, "coredns_bluegreen_stale_since_timestamp_seconds", "prefix", "/bluegreen/"); since != 0 {
+		t.Errorf("stale since %v once etcd answers, want 0", since)
+	}
 }

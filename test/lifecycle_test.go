@@ -103,11 +103,7 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
 	})
 
-	l.stop()
-	t.Logf("%d queries sent during %d reloads, %d failed", l.sent.Load(), reloads, l.failed.Load())
-	if l.failed.Load() != 0 {
-		t.Errorf("%d of %d queries failed during reloads; first: %v", l.failed.Load(), l.sent.Load(), l.firstFailure.Load())
-	}
+	l.stopAndCheck(t, fmt.Sprintf("during %d reloads", reloads))
 	var gotGoroutines, gotConns int
 	settled := func() bool {
 		gotGoroutines, gotConns = clientGoroutines(), etcdConns(t, port)

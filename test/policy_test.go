@@ -299,3 +299,44 @@ func TestTCPCheck(t *testing.T) {
 		return slices.Equal(answers(query(t, "udp", udp, "db.example.org", dns.TypeA)), []string{"A 127.0.0.6"})
 	})
 }
+
+// A CNAME to a managed name with a canary split depends on the client's
+// network as much as the split does: the answer's client subnet scope says
+// so, or resolvers would give one network's colour to every other.
+func TestCNAMEChaseKeepsClientSubnetScope(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "split.example.org", "blue", "10.0.1.1", "10.0.2.1")
+	etcd.put(t, "/bluegreen/split.example.org/canary", "50")
+	etcd.putName(t, "chain.example.org", "blue", "split.example.org", "10.0.9.9")
+	_, udp, _ := startCoreDNS(t, corefile(etcd.endpoint, ""))
+	waitFor(t, "the canary in the TXT state", 10*time.Second, func() bool {
+		return strings.Contains(stateTXT(t, udp, "split.example.org"), `"canary=50"`)
+	})
+	colours := map[string]int{}
+	for i := range 20 {
+		m := queryFrom(t, udp, "chain.example.org", netip.AddrFrom4([4]byte{192, 0, byte(i), 0}))
+		got := answers(m)
+		if len(got) != 2 || got[1] != "CNAME split.example.org." {
+			t.Fatalf("chain.example.org: %v, want the CNAME and split's A record", got)
+		}
+		colours[got[0]]++
+		if scope := subnetScope(m); scope != 24 {
+			t.Errorf("chain.example.org from 192.0.%d.0/24: client subnet scope %d, want 24", i, scope)
+		}
+	}
+	if len(colours) != 2 {
+		t.Errorf("20 client networks got %v, want both colours", colours)
+	}
+}
+
+// subnetScope is the scope of the client subnet option in m, -1 without one.
+func subnetScope(m *dns.Msg) int {
+	if o := m.IsEdns0(); o != nil {
+		for _, opt := range o.Option {
+			if s, ok := opt.(*dns.EDNS0_SUBNET); ok {
+				return int(s.SourceScope)
+			}
+		}
+	}
+	return -1
+}

@@ -12,6 +12,8 @@ import (
 // and etcd would; restore takes connections again on the same port.
 type proxy struct {
 	addr, target string
+	relay        func(client, server net.Conn) // carries one connection until either side ends
+
 
 	mu    sync.Mutex
 	ln    net.Listener
@@ -19,9 +21,12 @@ type proxy struct {
 	wg    sync.WaitGroup
 }
 
-func startProxy(t *testing.T, target string) *proxy {
+func startProxy(t *testing.T, target string) *proxy { return startRelay(t, target, copyBoth) }
+
+// startRelay starts a proxy whose connections relay carries.
+func startRelay(t *testing.T, target string, relay func(client, server net.Conn)) *proxy {
 	t.Helper()
-	p := &proxy{addr: "127.0.0.1:0", target: target, conns: map[net.Conn]bool{}}
+	p := &proxy{addr: "127.0.0.1:0", target: target, relay: relay, conns: map[net.Conn]bool{}}
 	p.restore(t)
 	p.addr = p.ln.Addr().String()
 	t.Cleanup(func() {
@@ -66,12 +71,17 @@ func (p *proxy) forward(c net.Conn) {
 	if !p.track(c, up) {
 		return
 	}
+	p.relay(c, up)
+}
+
+// copyBoth copies both ways until either side ends, then closes both.
+func copyBoth(client, server net.Conn) {
 	done := make(chan struct{}, 2)
-	go func() { io.Copy(up, c); done <- struct{}{} }()
-	go func() { io.Copy(c, up); done <- struct{}{} }()
+	go func() { io.Copy(server, client); done <- struct{}{} }()
+	go func() { io.Copy(client, server); done <- struct{}{} }()
 	<-done
-	c.Close()
-	up.Close()
+	client.Close()
+	server.Close()
 	<-done
 }
 

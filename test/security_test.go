@@ -172,13 +172,11 @@ func TestMutualTLS(t *testing.T) {
 	}
 }
 
-// TestCredentials runs the plugin as a user whose role may only read the
-// prefix, as the README sets it up, and checks that no password reaches the
-// logs, neither the right one nor a wrong one.
-func TestCredentials(t *testing.T) {
-	etcd := startEtcd(t)
-	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
-	const rootPassword, password, wrong = "r00t-Passw0rd", "Read0nly-Passw0rd", "Wr0ng-Passw0rd"
+// enableAuth sets etcd up as the README does: a user coredns whose role may
+// only read the prefix, and root; then enables authentication. It returns a
+// client logged in as root.
+func enableAuth(t *testing.T, etcd *etcdServer, password, rootPassword string) *clientv3.Client {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	steps := []func() error{
@@ -202,7 +200,18 @@ func TestCredentials(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer root.Close()
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
+// TestCredentials runs the plugin as a user whose role may only read the
+// prefix, as the README sets it up, and checks that no password reaches the
+// logs, neither the right one nor a wrong one.
+func TestCredentials(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	const rootPassword, password, wrong = "r00t-Passw0rd", "Read0nly-Passw0rd", "Wr0ng-Passw0rd"
+	root := enableAuth(t, etcd, password, rootPassword)
 
 	logs := captureLog(t)
 	_, udp, _ := startCoreDNS(t, corefile(etcd.endpoint, "credentials coredns "+password))

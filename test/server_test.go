@@ -88,6 +88,12 @@ func answers(m *dns.Msg) []string {
 	return out
 }
 
+// stateTXT is the _bluegreen TXT state of name, as one string.
+func stateTXT(t *testing.T, addr, name string) string {
+	t.Helper()
+	return strings.Join(answers(query(t, "udp", addr, "_bluegreen."+name, dns.TypeTXT)), " ")
+}
+
 // waitFor polls cond every millisecond until it holds or the deadline passes,
 // and returns how long it took.
 func waitFor(t *testing.T, what string, deadline time.Duration, cond func() bool) time.Duration {

@@ -1,0 +1,79 @@
+package bluegreen
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+)
+
+// logChanges logs how name's answers changed from was to now (nil when the
+// name has no keys) at revision rev, and counts switches and failovers.
+func logChanges(name string, was, now *entry, rev int64) {
+	name = strings.TrimSuffix(name, ".")
+	wasServing, nowServing := was != nil && was.serving(), now != nil && now.serving()
+	switch {
+	case !wasServing && nowServing:
+		log.Infof("%s: now served, %s (revision %d)", name, now.active, rev)
+		return
+	case wasServing && !nowServing:
+		why := "its keys are gone"
+		if now != nil {
+			why = now.unserved
+		}
+		log.Infof("%s: no longer served: %s (revision %d)", name, why, rev)
+		return
+	case !nowServing:
+		return
+	}
+	if was.active != now.active {
+		log.Infof("%s: %s -> %s (revision %d)", name, was.active, now.active, rev)
+		switchesTotal.Inc()
+	}
+	for _, c := range schema.Colours {
+		if from, to := was.targets[c].Raw, now.targets[c].Raw; from != to {
+			log.Infof("%s: %s target %s -> %s (revision %d)", name, c, orNone(from), orNone(to), rev)
+		}
+	}
+	if was.ttl != now.ttl {
+		log.Infof("%s: ttl %d -> %d (revision %d)", name, was.ttl, now.ttl, rev)
+	}
+	if was.canary != now.canary {
+		log.Infof("%s: canary %d -> %d (revision %d)", name, was.canary, now.canary, rev)
+	}
+	switch {
+	case now.failover && !was.failover:
+		log.Warningf("%s: failover to %s: every %s address is down", name, now.answering(), now.active)
+		failoversTotal.WithLabelValues(name).Inc()
+	case was.failover && !now.failover && now.isDown(now.active):
+		log.Warningf("%s: failover ended: %s is down too, answering all of %s", name, now.active.Other(), now.active)
+	case was.failover && !now.failover:
+		log.Infof("%s: failover ended: %s is up again", name, now.active)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+// logProblems logs and counts each problem of now that was not one of was:
+// once per key and revision, and again if it comes back after it was gone.
+func logProblems(prefix, name string, was, now *entry) {
+	if now == nil {
+		return
+	}
+	var before []problem
+	if was != nil {
+		before = was.problems
+	}
+	for _, p := range now.problems {
+		if slices.Contains(before, p) {
+			continue
+		}
+		invalidValuesTotal.Inc()
+		log.Warningf("ignoring key %q: %s (revision %d)", schema.Key(prefix, strings.TrimSuffix(name, "."), p.field), p.why, p.rev)
+	}
+}

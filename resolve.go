@@ -1,0 +1,148 @@
+package bluegreen
+
+import (
+	"fmt"
+	"maps"
+	"net"
+	"slices"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+)
+
+// policy is what the Corefile sets that bears on what a name answers.
+type policy struct {
+	ttl      uint32 // for names without a ttl key
+	failover bool   // a name whose active colour is down may answer the idle one
+}
+
+// addrState is what checks know of one address.
+type addrState uint8
+
+const (
+	stateUnknown addrState = iota // not probed enough yet: answered, but no colour fails over to it
+	stateUp
+	stateDown
+)
+
+// resolve is what a name's keys make it answer, given what checks found of
+// its addresses: the colour, the targets without the addresses that are
+// down, the canary share in effect, and why any key is not taken. It is a
+// pure function: it logs nothing, counts nothing and changes nothing.
+func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
+	e := &entry{ttl: pol.ttl, rev: k.rev()}
+	addProblem := func(field string, rev int64, why string) {
+		e.problems = append(e.problems, problem{field: field, rev: rev, why: why})
+	}
+	for _, f := range []struct {
+		name string
+		rev  int64
+		err  string
+	}{
+		{schema.FieldActive, k.active.rev, k.active.err},
+		{schema.FieldBlue, k.targets[schema.Blue].rev, k.targets[schema.Blue].err},
+		{schema.FieldGreen, k.targets[schema.Green].rev, k.targets[schema.Green].err},
+		{schema.FieldTTL, k.ttl.rev, k.ttl.err},
+		{schema.FieldCanary, k.canary.rev, k.canary.err},
+		{schema.FieldCheck, k.check.rev, k.check.err},
+	} {
+		if f.err != "" {
+			addProblem(f.name, f.rev, f.err)
+		}
+	}
+	for _, f := range slices.Sorted(maps.Keys(k.unknown)) {
+		addProblem(f, k.unknown[f].rev, schema.ErrUnknownField.Error())
+	}
+
+	usable := k.usable
+	switch want := k.active.value; {
+	case !k.active.ok:
+		e.unserved = noActiveKey
+	case usable(want):
+		e.active = want
+	case k.serving && usable(k.served):
+		e.active = k.served
+		addProblem(schema.FieldActive, k.active.rev, fmt.Sprintf("%s has no target", want))
+	default:
+		e.active = want
+		e.unserved = fmt.Sprintf("active: %s has no target", want)
+		addProblem(schema.FieldActive, k.active.rev, fmt.Sprintf("%s has no target", want))
+	}
+	if t := &k.targets[e.active]; e.serving() && !t.present {
+		addProblem(e.active.String(), t.rev, "deleted, but it is the active colour's target: answering its last value until active names the other colour, or is deleted to retire the name")
+	}
+
+	if k.ttl.ok {
+		e.ttl = k.ttl.value
+	}
+	if k.canary.ok {
+		e.canary = k.canary.value
+	}
+	if k.check.ok {
+		e.check = k.check.value.Raw
+	}
+
+	// Checks leave out the addresses that are down. A colour with every
+	// address down is down, and the name fails over from it to the idle
+	// colour if that has an address known to be up.
+	var down, confirmed [2]bool
+	for _, c := range schema.Colours {
+		if usable(c) {
+			e.targets[c], down[c], confirmed[c] = withoutDown(k.targets[c].value, health)
+		}
+	}
+	for addr, s := range health {
+		if s == stateDown {
+			e.down = append(e.down, addr)
+		}
+	}
+	slices.Sort(e.down)
+	if !e.serving() {
+		return e
+	}
+	idle := e.active.Other()
+	e.failover = pol.failover && down[e.active] && confirmed[idle] && !down[idle]
+
+	switch {
+	case e.canary == 0 || e.failover:
+	case !e.targets[idle].Set():
+		addProblem(schema.FieldCanary, k.canary.rev, fmt.Sprintf("%s has no target", idle))
+	case pol.failover && down[idle]: // no canary client is sent to a colour that is down
+	default:
+		e.share = e.canary
+	}
+	return e
+}
+
+// withoutDown returns t without the addresses that are down, whether every
+// address is down, and whether one is known to be up. When every address is
+// down it returns t whole: checks never empty an answer.
+func withoutDown(t schema.Target, health map[string]addrState) (kept schema.Target, allDown, oneUp bool) {
+	if len(health) == 0 || t.CNAME != "" {
+		return t, false, false
+	}
+	var up, downs int
+	for _, addr := range t.Addresses() {
+		switch health[addr] {
+		case stateDown:
+			downs++
+		case stateUp:
+			up++
+		}
+	}
+	switch downs {
+	case 0:
+		return t, false, up > 0
+	case len(t.A) + len(t.AAAA):
+		return t, true, false
+	}
+	keep := func(ips []net.IP) []net.IP {
+		var out []net.IP
+		for _, ip := range ips {
+			if health[ip.String()] != stateDown {
+				out = append(out, ip)
+			}
+		}
+		return out
+	}
+	return schema.Target{Raw: t.Raw, A: keep(t.A), AAAA: keep(t.AAAA)}, false, up > 0
+}

@@ -1,0 +1,562 @@
+package bluegreen
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/coredns/coredns/plugin"
+)
+
+// store is the one writer of what the plugin answers. It holds every name's
+// keys as etcd has them and what checks found of their addresses, and
+// publishes each change as a new immutable snapshot for the handler. It
+// takes a full list of the prefix (replace), a watch response's events
+// (apply), a probe's result (probed) and, at startup, the state file (seed),
+// each under one lock. The logs of what changed, of ignored keys and of
+// staleness, and the gauges, happen here, once.
+type store struct {
+	prefix string
+	zones  []string
+	policy policy
+	snap   *atomic.Pointer[snapshot]
+	listed chan struct{} // closed by the first list
+
+	mu      sync.Mutex
+	names   map[string]*nameKeys            // by fully qualified name
+	strays  map[string]stray                // keys under the prefix that are not a name's, by key
+	health  map[string]map[string]addrState // name -> address -> state, for checked names
+	probes  *prober
+	upTo    int64                 // the revision of etcd that what the store holds is complete up to
+	applied int64                 // the newest revision of a list or event applied: upTo but for progress notices
+	lists   uint64                // lists replaced so far
+	last    string                // the key changed last
+	stale   [staleKinds]staleness // why the answers are stale, if they are
+	closed  bool                  // shut down: a late probe or event changes nothing
+}
+
+// A stray is a key under the prefix that is not NAME/FIELD of a name in the
+// zones.
+type stray struct {
+	rev int64
+	err string
+}
+
+// keyValue is one key of a list, or one event of a watch.
+type keyValue struct {
+	key, value string
+	rev        int64 // the key's mod revision; for a delete, the revision that deleted it
+	deleted    bool
+}
+
+// Reasons for the answers to be stale, each set and cleared on its own.
+type staleKind int
+
+const (
+	staleFromFile staleKind = iota // answering the state file: etcd not listed yet
+	staleNoWord                    // etcd does not answer
+	staleResync                    // etcd holds something else than what is answered, until a list
+	staleKinds
+)
+
+type staleness struct {
+	since time.Time // zero while fresh
+	why   string
+}
+
+func newStore(ctx context.Context, prefix string, zones []string, pol policy, probes probeConfig, snap *atomic.Pointer[snapshot]) *store {
+	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
+		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}}
+	s.probes = newProber(ctx, probes, s.probed)
+	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
+	return s
+}
+
+// replace swaps in a full list of the prefix read at revision rev, in one
+// step: keys the store holds that the list lacks were deleted meanwhile.
+// Each key goes through the same put and delete as a watch event, so that
+// a name keeps its last good values, and the colour it answers, across lists.
+func (s *store) replace(kvs []keyValue, rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	first := s.upTo == 0
+	quiet := s.snap.Load() == nil // the first list logs a summary, not every name
+	listed := make(map[string]bool, len(kvs))
+	touched := map[string]bool{}
+	for _, kv := range kvs {
+		listed[kv.key] = true
+		if name := s.put(kv.key, kv.value, kv.rev); name != "" {
+			touched[name] = true
+		}
+	}
+	for name, k := range s.names {
+		for _, f := range k.presentFields() {
+			if key := schema.Key(s.prefix, strings.TrimSuffix(name, "."), f); !listed[key] {
+				s.del(key, rev)
+				touched[name] = true
+			}
+		}
+	}
+	for key := range s.strays {
+		if !listed[key] {
+			delete(s.strays, key)
+		}
+	}
+	s.upTo, s.applied = rev, rev
+	s.lists++
+	revision.WithLabelValues(s.prefix).Set(float64(rev))
+	s.commit(touched, rev, quiet)
+	s.clearStale(staleFromFile, staleResync)
+	if first {
+		log.Infof("synced %s at revision %d: %d names served", s.prefix, rev, s.current().served)
+		close(s.listed)
+		return
+	}
+	log.Infof("listed %s again at revision %d: %d names served", s.prefix, rev, s.current().served)
+}
+
+// apply applies the events of one watch response, which etcd never splits
+// within a revision, and returns the newest revision among them: a
+// transaction becomes visible whole.
+func (s *store) apply(events []keyValue) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return 0
+	}
+	var rev int64
+	touched := map[string]bool{}
+	for _, ev := range events {
+		rev = max(rev, ev.rev)
+		var name string
+		if ev.deleted {
+			name = s.del(ev.key, ev.rev)
+		} else {
+			name = s.put(ev.key, ev.value, ev.rev)
+		}
+		if name != "" {
+			touched[name] = true
+		}
+	}
+	s.applied = max(s.applied, rev)
+	s.advance(rev)
+	s.commit(touched, rev, false)
+	return rev
+}
+
+// progressed records that etcd has sent every event up to revision rev.
+func (s *store) progressed(rev int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closed {
+		s.advance(rev)
+	}
+}
+
+// advance moves upTo on to rev.
+func (s *store) advance(rev int64) {
+	if rev > s.upTo {
+		s.upTo = rev
+		revision.WithLabelValues(s.prefix).Set(float64(rev))
+	}
+}
+
+// seed answers from the state file until the first list, unless that came
+// first. The answers are stale from when the file was written.
+func (s *store) seed(f *stateFile, path string, written time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || s.upTo != 0 {
+		return false
+	}
+	touched := map[string]bool{}
+	for name, keys := range f.Names {
+		for field, value := range keys {
+			if n := s.put(schema.Key(s.prefix, name, field), value, f.Revision); n != "" {
+				touched[n] = true
+			}
+		}
+	}
+	revision.WithLabelValues(s.prefix).Set(float64(f.Revision))
+	s.commit(touched, f.Revision, true)
+	s.setStale(staleFromFile, written, fmt.Sprintf("answering %s of revision %d: etcd not listed yet", path, f.Revision))
+	return true
+}
+
+// probed records that probe p found its address up or down, and publishes
+// the name's answers without it or with it again.
+func (s *store) probed(p *probe, state addrState) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || !s.probes.current(p) {
+		return // stopped while it waited for the lock
+	}
+	h := s.health[p.name]
+	if h == nil {
+		h = map[string]addrState{}
+		s.health[p.name] = h
+	}
+	was := h[p.addr]
+	h[p.addr] = state
+	if state == stateDown || was == stateDown { // an address found up at startup is no news
+		log.Infof("%s: %s is %s (check %s)", strings.TrimSuffix(p.name, "."), p.addr, result(state == stateUp), p.check.Raw)
+	}
+	k := s.names[p.name]
+	s.healthMetrics(p.name, k)
+	old := s.current()
+	s.publish(old, old.rev, map[string]*entry{p.name: s.resolve(p.name, k)}, false)
+}
+
+// A sample is one key the store holds, for the heartbeat to compare with
+// what etcd holds at revision applied.
+type sample struct {
+	key     string // "" when the store holds no key
+	modRev  int64  // the key's mod revision, 0 for a key deleted
+	applied int64  // the newest revision of the list or events applied
+	upTo    int64  // that, or a later revision a progress notice says nothing changed up to
+	list    uint64 // the list the store holds the key from
+}
+
+// sample returns the key changed last, or another one.
+func (s *store) sample(changedLast bool) sample {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sm := sample{key: s.last, applied: s.applied, upTo: s.upTo, list: s.lists}
+	if !changedLast || sm.key == "" {
+		sm.key = s.anyKey()
+	}
+	if st, ok := s.strays[sm.key]; ok {
+		sm.modRev = st.rev
+	} else if name, field, err := s.parseKey(sm.key); err == nil && s.names[name] != nil {
+		sm.modRev = s.names[name].fieldRev(field)
+	}
+	return sm
+}
+
+// stillList reports whether list is still the list the store holds.
+func (s *store) stillList(list uint64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lists == list
+}
+
+// anyKey is a key the store holds; Go starts each walk of a map at a random
+// place.
+func (s *store) anyKey() string {
+	for name, k := range s.names {
+		if f := k.presentFields(); len(f) > 0 {
+			return schema.Key(s.prefix, strings.TrimSuffix(name, "."), f[0])
+		}
+	}
+	for key := range s.strays {
+		return key
+	}
+	return ""
+}
+
+// setStale records that the answers are stale for reason kind since the
+// given time, and says so in the log, the metric and the TXT state.
+func (s *store) setStale(kind staleKind, since time.Time, why string) {
+	if s.closed || s.stale[kind] == (staleness{since, why}) {
+		return
+	}
+	s.stale[kind] = staleness{since, why}
+	log.Warningf("answers for %s are stale since %s: %s", s.prefix, since.Format(time.RFC3339Nano), why)
+	s.publishStale()
+}
+
+// clearStale clears the given reasons; once none is left the answers are
+// current, and the log says for how long they were not.
+func (s *store) clearStale(kinds ...staleKind) {
+	since := s.staleSince()
+	if s.closed || since.IsZero() {
+		return
+	}
+	cleared := false
+	for _, k := range kinds {
+		cleared = cleared || !s.stale[k].since.IsZero()
+		s.stale[k] = staleness{}
+	}
+	if !cleared {
+		return
+	}
+	if s.staleSince().IsZero() {
+		log.Infof("answers for %s are current again (revision %d): they were stale for %v", s.prefix, s.upTo, time.Since(since).Round(time.Millisecond))
+	}
+	s.publishStale()
+}
+
+// publishStale tells the metric and the TXT state what changed of staleness.
+func (s *store) publishStale() {
+	if s.snap.Load() == nil {
+		return // nothing answered yet
+	}
+	var since float64
+	if t := s.staleSince(); !t.IsZero() {
+		since = float64(t.UnixNano()) / 1e9
+	}
+	staleSinceSeconds.WithLabelValues(s.prefix).Set(since)
+	old := s.current()
+	s.publish(old, old.rev, nil, true)
+}
+
+// staleSince is the earliest time the answers are stale from, zero if
+// they are current.
+func (s *store) staleSince() time.Time {
+	var since time.Time
+	for _, st := range s.stale {
+		if !st.since.IsZero() && (since.IsZero() || st.since.Before(since)) {
+			since = st.since
+		}
+	}
+	return since
+}
+
+// staleness is what the snapshot tells queries: since when, and every why.
+func (s *store) staleness() staleness {
+	var whys []string
+	for _, st := range s.stale {
+		if st.why != "" {
+			whys = append(whys, st.why)
+		}
+	}
+	return staleness{since: s.staleSince(), why: strings.Join(whys, "; ")}
+}
+
+// markStale and markFresh are setStale and clearStale for the heartbeat,
+// which holds no lock of its own.
+func (s *store) markStale(kind staleKind, since time.Time, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setStale(kind, since, why)
+}
+
+// markResync marks the answers stale until the next list, for what the
+// heartbeat found of the given list, unless a list since has answered it.
+func (s *store) markResync(list uint64, since time.Time, why string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.lists == list {
+		s.setStale(staleResync, since, why)
+	}
+}
+
+func (s *store) markFresh(kind staleKind) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.clearStale(kind)
+}
+
+// close stops the store from changing anything: at shutdown, a probe or an
+// event that waited for the lock must not publish, log, or set gauges that
+// the instance taking over after a reload now owns.
+func (s *store) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+}
+
+// parseKey splits a key into the fully qualified name and the field, and
+// refuses names outside the zones.
+func (s *store) parseKey(key string) (name, field string, err error) {
+	name, field, err = schema.ParseKey(s.prefix, key)
+	if err != nil {
+		return "", "", err
+	}
+	name += "."
+	if plugin.Zones(s.zones).Matches(name) == "" {
+		return "", "", fmt.Errorf("key %q: %s is outside the zones %s", key, name, strings.Join(s.zones, " "))
+	}
+	return name, field, nil
+}
+
+// put records a put of key at revision rev and returns the name the key
+// belongs to, or "" for a stray key, which it logs and counts once per
+// revision.
+func (s *store) put(key, value string, rev int64) string {
+	s.last = key
+	name, f, err := s.parseKey(key)
+	if err != nil {
+		if st, ok := s.strays[key]; !ok || st.rev != rev {
+			s.strays[key] = stray{rev: rev, err: err.Error()}
+			invalidValuesTotal.Inc()
+			log.Warningf("ignoring key %q: %v (revision %d)", key, err, rev)
+		}
+		return ""
+	}
+	k := s.names[name]
+	if k == nil {
+		k = &nameKeys{}
+		s.names[name] = k
+	}
+	switch f {
+	case schema.FieldActive:
+		k.active.put(value, rev, schema.ParseColour)
+	case schema.FieldBlue, schema.FieldGreen:
+		c, _ := schema.ParseColour(f)
+		k.targets[c].put(value, rev, s.targetParser(name))
+	case schema.FieldTTL:
+		k.ttl.put(value, rev, schema.ParseTTL)
+	case schema.FieldCanary:
+		k.canary.put(value, rev, schema.ParseCanary)
+	case schema.FieldCheck:
+		k.check.put(value, rev, func(v string) (*schema.Check, error) {
+			c, err := schema.ParseCheck(v)
+			return &c, err
+		})
+	default:
+		if k.unknown == nil {
+			k.unknown = map[string]field[struct{}]{}
+		}
+		k.unknown[f] = field[struct{}]{present: true, rev: rev}
+	}
+	return name
+}
+
+// targetParser parses a target of name: at a zone apex, a hostname cannot be
+// answered, since a CNAME cannot sit beside the zone's SOA (RFC 1034).
+func (s *store) targetParser(name string) func(string) (schema.Target, error) {
+	return func(v string) (schema.Target, error) {
+		t, err := schema.ParseTarget(v)
+		if err == nil && t.CNAME != "" && plugin.Zones(s.zones).Matches(name) == name {
+			err = fmt.Errorf("%q is a hostname, but %s is a zone apex, where a CNAME cannot sit beside the SOA; give addresses", t.Raw, name)
+		}
+		return t, err
+	}
+}
+
+// del records a delete of key at revision rev and returns the name the key
+// belonged to.
+func (s *store) del(key string, rev int64) string {
+	s.last = key
+	name, f, err := s.parseKey(key)
+	if err != nil {
+		delete(s.strays, key)
+		return ""
+	}
+	k := s.names[name]
+	if k == nil {
+		return ""
+	}
+	switch f {
+	case schema.FieldActive:
+		k.active.del(rev, false)
+	case schema.FieldBlue, schema.FieldGreen:
+		c, _ := schema.ParseColour(f)
+		k.targets[c].del(rev, true) // resolve keeps it in use if the name answers it
+	case schema.FieldTTL:
+		k.ttl.del(rev, false)
+	case schema.FieldCanary:
+		k.canary.del(rev, false)
+	case schema.FieldCheck:
+		k.check.del(rev, false)
+	default:
+		delete(k.unknown, f)
+	}
+	return name
+}
+
+// commit resolves the names touched, starts and stops their probes, and
+// publishes them at revision rev; a name whose keys are all gone goes.
+func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
+	changes := make(map[string]*entry, len(touched))
+	for name := range touched {
+		k := s.names[name]
+		if k != nil && k.empty() {
+			delete(s.names, name)
+			k = nil
+		}
+		s.syncProbes(name, k)
+		changes[name] = s.resolve(name, k)
+	}
+	s.publish(s.current(), rev, changes, quiet)
+}
+
+// resolve builds name's entry, and remembers the colour it answers.
+func (s *store) resolve(name string, k *nameKeys) *entry {
+	if k == nil {
+		return nil
+	}
+	e := resolve(k, s.health[name], s.policy)
+	k.served, k.serving = e.active, e.serving()
+	return e
+}
+
+// publish swaps in old with changes applied at revision rev, and logs what
+// changed for queries, unless quiet.
+func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, quiet bool) {
+	next := old.with(rev, changes)
+	next.stale = s.staleness()
+	s.snap.Store(next)
+	namesManaged.WithLabelValues(s.prefix).Set(float64(next.served))
+	for name, e := range changes {
+		was := old.get(name)
+		logProblems(s.prefix, name, was, e)
+		if !quiet {
+			logChanges(name, was, e, rev)
+		}
+		if e == nil {
+			failoversTotal.DeleteLabelValues(strings.TrimSuffix(name, "."))
+		}
+	}
+}
+
+// current is the published snapshot, or an empty one before the first.
+func (s *store) current() *snapshot {
+	if snap := s.snap.Load(); snap != nil {
+		return snap
+	}
+	return &snapshot{}
+}
+
+// syncProbes starts and stops the probes of name as its keys k say, and
+// forgets what stopped probes found.
+func (s *store) syncProbes(name string, k *nameKeys) {
+	checked := k != nil && k.check.ok && k.check.present
+	if s.probes.probes[name] == nil && !checked {
+		return // never checked: the common case, kept cheap
+	}
+	var c *schema.Check
+	var addrs []string
+	if checked {
+		c = k.check.value
+		for _, col := range schema.Colours {
+			if k.usable(col) {
+				addrs = append(addrs, k.targets[col].value.Addresses()...)
+			}
+		}
+	}
+	for _, addr := range s.probes.sync(name, c, addrs, s.health[name]) {
+		delete(s.health[name], addr)
+	}
+	if len(s.health[name]) == 0 {
+		delete(s.health, name)
+	}
+	s.healthMetrics(name, k)
+}
+
+// healthMetrics sets the healthy address count of each colour of a checked
+// name that has addresses, and removes the other series.
+func (s *store) healthMetrics(name string, k *nameKeys) {
+	label := strings.TrimSuffix(name, ".")
+	for _, c := range schema.Colours {
+		if k == nil || !k.check.ok || !k.check.present || !k.usable(c) || k.targets[c].value.CNAME != "" {
+			healthyAddresses.DeleteLabelValues(label, c.String())
+			continue
+		}
+		healthy := 0
+		for _, addr := range k.targets[c].value.Addresses() {
+			if s.health[name][addr] != stateDown {
+				healthy++
+			}
+		}
+		healthyAddresses.WithLabelValues(label, c.String()).Set(float64(healthy))
+	}
+}

@@ -1,0 +1,273 @@
+package bluegreen
+
+import (
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+)
+
+// A list swaps in what etcd holds in one step: names deleted meanwhile go,
+// new ones come, changed ones change, and only what changed is logged.
+func TestStoreRelistSwap(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1",
+		"gone.example.org/active=blue", "gone.example.org/blue=10.0.3.1", "app.example.org/ttl=x"), 5)
+	first := snap.Load()
+	if first.served != 2 || first.rev != 5 || s.upTo != 5 {
+		t.Fatalf("first list: %d served at revision %d (store up to %d), want 2 at 5", first.served, first.rev, s.upTo)
+	}
+	if got := testutil.ToFloat64(namesManaged.WithLabelValues("/bluegreen/")); got != 2 {
+		t.Errorf("names gauge %v after the first list, want 2", got)
+	}
+
+	logs := captureLog(t)
+	invalid := testutil.ToFloat64(invalidValuesTotal)
+	s.replace(append(keyValues(5, "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1", "app.example.org/ttl=x"),
+		keyValues(9, "app.example.org/active=green", "new.example.org/active=green", "new.example.org/green=10.0.4.1")...), 12)
+	next := snap.Load()
+	if e := next.get(app); e == nil || e.active != schema.Green || next.get("gone.example.org.") != nil || next.get("new.example.org.") == nil || next.rev != 12 {
+		t.Fatalf("after the list: app %+v, gone %v, new %v, revision %d", e, next.get("gone.example.org."), next.get("new.example.org."), next.rev)
+	}
+	if first.get(app).active != schema.Blue || first.get("gone.example.org.") == nil {
+		t.Error("the list changed the snapshot it replaced")
+	}
+	for _, want := range []string{"app.example.org: blue -> green (revision 12)", "gone.example.org: no longer served: its keys are gone (revision 12)",
+		"new.example.org: now served, green (revision 12)", "listed /bluegreen/ again at revision 12: 2 names served"} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	// The ttl key was ignored before the list and still is: no news.
+	if got := testutil.ToFloat64(invalidValuesTotal) - invalid; got != 0 || strings.Contains(logs.String(), "ignoring") {
+		t.Errorf("a problem known before the list was reported again: counted %v\n%s", got, logs)
+	}
+}
+
+// Across a list, a name keeps the colour it answered and the last good
+// value of each key.
+func TestStoreRelistCarriesOver(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/ttl=60"), 5)
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/active", value: "green", rev: 6}, {key: "/bluegreen/app.example.org/ttl", value: "soon", rev: 6}})
+	s.replace(append(keyValues(5, "app.example.org/blue=10.0.1.1"), keyValues(6, "app.example.org/active=green", "app.example.org/ttl=soon")...), 9)
+	e := snap.Load().get(app)
+	if e == nil || !e.serving() || e.active != schema.Blue || e.ttl != 60 {
+		t.Fatalf("after the list: %+v, want blue with ttl 60 still answered", e)
+	}
+	txt := txtOf(e)
+	for _, want := range []string{"ignored=active: green has no target", `ignored=ttl: "soon" is not a TTL`} {
+		if !strings.Contains(txt, want) {
+			t.Errorf("TXT state %s lacks %s", txt, want)
+		}
+	}
+	// A target deleted while answered is kept across a list, too.
+	s.replace(keyValues(6, "app.example.org/active=green", "app.example.org/green=10.0.2.1"), 12)
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/green", rev: 13, deleted: true}})
+	s.replace(keyValues(6, "app.example.org/active=green"), 14)
+	if e := snap.Load().get(app); e == nil || !e.serving() || e.targets[schema.Green].Raw != "10.0.2.1" {
+		t.Errorf("green deleted while answered, then a list: %+v, want green's last target", e)
+	}
+}
+
+// A problem that goes and comes back is reported again, though the key
+// that has it did not change.
+func TestStoreRepeatedProblemReportedAgain(t *testing.T) {
+	s := testStore(t, new(atomic.Pointer[snapshot]))
+	s.replace(keyValues(5, "app.example.org/active=green", "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1"), 5)
+	logs := captureLog(t)
+	invalid := testutil.ToFloat64(invalidValuesTotal)
+	for i, step := range []keyValue{
+		{key: "/bluegreen/app.example.org/green", rev: 6, deleted: true}, // kept: green is answered
+		{key: "/bluegreen/app.example.org/active", value: "blue", rev: 7},
+		{key: "/bluegreen/app.example.org/active", value: "green", rev: 8}, // green has no target
+		{key: "/bluegreen/app.example.org/green", value: "10.0.2.2", rev: 9},
+		{key: "/bluegreen/app.example.org/active", value: "blue", rev: 10},
+		{key: "/bluegreen/app.example.org/green", rev: 11, deleted: true},
+		{key: "/bluegreen/app.example.org/green", value: "10.0.2.3", rev: 12},
+		{key: "/bluegreen/app.example.org/green", rev: 13, deleted: true}, // green has no target again, active unchanged
+	} {
+		s.apply([]keyValue{step})
+		if i == 2 || i == 7 {
+			s.apply([]keyValue{{key: "/bluegreen/app.example.org/active", value: "green", rev: step.rev}})
+		}
+	}
+	if got := strings.Count(logs.String(), `ignoring key "/bluegreen/app.example.org/active": green has no target`); got != 2 {
+		t.Errorf("green has no target logged %d times, want 2 (once each time):\n%s", got, logs)
+	}
+	if got := testutil.ToFloat64(invalidValuesTotal) - invalid; got != 3 { // and once the deleted green that was kept
+		t.Errorf("counted %v problems, want 3", got)
+	}
+}
+
+// Probe results change what is answered; a name's series go with it.
+func TestStoreProbeResults(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1,127.0.1.2", "app.example.org/green=127.0.2.1",
+		"app.example.org/check=tcp://:1", "cname.example.org/active=blue", "cname.example.org/blue=127.0.3.1",
+		"cname.example.org/green=app.example.net", "cname.example.org/check=tcp://:1"), 5)
+	healthy := func(name, colour string) float64 {
+		return testutil.ToFloat64(healthyAddresses.WithLabelValues(name, colour))
+	}
+	if healthy("app.example.org", "blue") != 2 || healthy("app.example.org", "green") != 1 {
+		t.Errorf("healthy addresses blue %v green %v, want 2 and 1 before any probe", healthy("app.example.org", "blue"), healthy("app.example.org", "green"))
+	}
+	if n := testutil.CollectAndCount(healthyAddresses); n != 3 {
+		t.Errorf("%d healthy_addresses series, want 3: none for a hostname target", n)
+	}
+	probeOf := func(name, addr string) *probe { return s.probes.probes[name][addr] }
+	s.probed(probeOf(app, "127.0.1.1"), stateDown)
+	if e := snap.Load().get(app); len(e.targets[schema.Blue].A) != 1 || healthy("app.example.org", "blue") != 1 {
+		t.Errorf("one blue address down: answering %v, healthy %v", e.targets[schema.Blue].A, healthy("app.example.org", "blue"))
+	}
+	s.probed(probeOf(app, "127.0.1.2"), stateDown)
+	if e := snap.Load().get(app); e.failover {
+		t.Error("failed over to green before any probe found it up")
+	}
+	failovers := testutil.ToFloat64(failoversTotal.WithLabelValues("app.example.org"))
+	s.probed(probeOf(app, "127.0.2.1"), stateUp)
+	if e := snap.Load().get(app); !e.failover || e.answering() != schema.Green {
+		t.Errorf("blue down, green up: failover %v, answering %s", e.failover, e.answering())
+	}
+	if got := testutil.ToFloat64(failoversTotal.WithLabelValues("app.example.org")) - failovers; got != 1 {
+		t.Errorf("failovers counted %v, want 1", got)
+	}
+
+	// A probe result after shutdown changes nothing.
+	published := snap.Load()
+	s.close()
+	s.probed(probeOf(app, "127.0.1.1"), stateUp)
+	if snap.Load() != published || healthy("app.example.org", "blue") != 0 {
+		t.Error("a probe result after shutdown was published")
+	}
+	s.closed = false
+
+	// A name that goes takes its series with it.
+	s.replace(nil, 20)
+	if n := testutil.CollectAndCount(healthyAddresses) + testutil.CollectAndCount(failoversTotal); n != 0 {
+		t.Errorf("%d healthy_addresses and failovers_total series left after every name went", n)
+	}
+}
+
+// Keys outside the layout are reported once per revision, and forgotten
+// when a list no longer finds them.
+func TestStoreStrays(t *testing.T) {
+	s := testStore(t, new(atomic.Pointer[snapshot]))
+	logs := captureLog(t)
+	stray := keyValue{key: "/bluegreen/app.example.net/active", value: "blue", rev: 3}
+	s.replace([]keyValue{stray}, 3)
+	s.apply([]keyValue{stray})
+	if got := strings.Count(logs.String(), "app.example.net. is outside the zones"); got != 1 {
+		t.Errorf("a stray key reported %d times, want once", got)
+	}
+	if sm := s.sample(true); sm.key != stray.key || sm.modRev != 3 || sm.upTo != 3 {
+		t.Errorf("sample %+v, want the stray key at 3", sm)
+	}
+	s.replace(nil, 9)
+	if len(s.strays) != 0 {
+		t.Errorf("%d stray keys held after a list without them", len(s.strays))
+	}
+	if sm := s.sample(false); sm.key != "" || sm.upTo != 9 {
+		t.Errorf("sample of an empty store %+v", sm)
+	}
+}
+
+// Seeding from the state file publishes like a list does, and the answers
+// say they are stale since the file was written.
+func TestStoreSeed(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	written := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
+	f := &stateFile{Prefix: "/bluegreen/", Revision: 40, Names: map[string]map[string]string{"app.example.org": {"active": "blue", "blue": "10.0.1.1"}}}
+	if !s.seed(f, "state.json", written) {
+		t.Fatal("seed refused")
+	}
+	if got := testutil.ToFloat64(namesManaged.WithLabelValues("/bluegreen/")); got != 1 {
+		t.Errorf("names gauge %v after the seed, want 1", got)
+	}
+	if got := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); got != float64(written.Unix()) {
+		t.Errorf("stale since %v, want %d", got, written.Unix())
+	}
+	txt := strings.Join(snap.Load().get(app).stateTXT(snap.Load().stale), " ")
+	if !strings.Contains(txt, "stale_since=2026-11-01T12:00:00Z stale_reason=answering state.json of revision 40: etcd not listed yet") {
+		t.Errorf("TXT state %s does not say it is stale", txt)
+	}
+	s.replace(keyValues(50, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1"), 50)
+	if got := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); got != 0 || !snap.Load().stale.since.IsZero() {
+		t.Errorf("stale since %v after the first list, want 0", got)
+	}
+	if s.seed(f, "state.json", written) {
+		t.Error("seeded after a list")
+	}
+}
+
+// Reasons to be stale add up; the answers are current once none is left,
+// and a reason found in an older list does not count.
+func TestStoreStaleness(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1"), 5)
+	t0 := time.Now().Add(-time.Minute)
+	s.markStale(staleNoWord, t0, "no word from etcd")
+	s.markResync(s.lists, t0.Add(time.Second), "history replaced")
+	st := snap.Load().stale
+	if !st.since.Equal(t0) || st.why != "no word from etcd; history replaced" {
+		t.Errorf("stale %+v, want since t0 for both reasons", st)
+	}
+	s.markFresh(staleNoWord)
+	if st := snap.Load().stale; !st.since.Equal(t0.Add(time.Second)) || st.why != "history replaced" {
+		t.Errorf("stale %+v after etcd answered, want still stale until a list", st)
+	}
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1"), 8)
+	if st := snap.Load().stale; !st.since.IsZero() {
+		t.Errorf("stale %+v after the list", st)
+	}
+	s.markResync(s.lists-1, time.Now(), "found before the last list")
+	if st := snap.Load().stale; !st.since.IsZero() {
+		t.Errorf("stale %+v for what a list since answered", st)
+	}
+}
+
+// A hostname cannot be answered at a zone apex, beside the SOA.
+func TestStoreApexHostnameTarget(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "example.org/active=blue", "example.org/blue=app.example.net", "example.org/green=10.0.0.2"), 5)
+	e := snap.Load().get("example.org.")
+	if e.serving() || !strings.Contains(txtOf(e), `ignored=blue: "app.example.net" is a hostname, but example.org. is a zone apex`) {
+		t.Errorf("a hostname at the apex: unserved %q, TXT %s", e.unserved, txtOf(e))
+	}
+}
+
+// Every change of what a name answers is logged with its revision, not only
+// flips.
+func TestStoreLogsChanges(t *testing.T) {
+	s := testStore(t, new(atomic.Pointer[snapshot]))
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1"), 5)
+	logs := captureLog(t)
+	switches := testutil.ToFloat64(switchesTotal)
+	for _, kv := range keyValues(6, "app.example.org/green=10.0.2.2", "app.example.org/ttl=5", "app.example.org/canary=10", "app.example.org/active=green") {
+		s.apply([]keyValue{kv})
+	}
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/canary", rev: 7, deleted: true}})
+	for _, want := range []string{
+		"app.example.org: green target 10.0.2.1 -> 10.0.2.2 (revision 6)",
+		"app.example.org: ttl 30 -> 5 (revision 6)",
+		"app.example.org: canary 0 -> 10 (revision 6)",
+		"app.example.org: blue -> green (revision 6)",
+		"app.example.org: canary 10 -> 0 (revision 7)",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	if got := testutil.ToFloat64(switchesTotal) - switches; got != 1 {
+		t.Errorf("switches counted %v, want 1", got)
+	}
+}
