@@ -1,5 +1,5 @@
 // Command coredns is CoreDNS with every in-tree plugin plus bluegreen, placed
-// in the plugin order just before hosts.
+// in the plugin order just before cache.
 package main
 
 import (
