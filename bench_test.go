@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync/atomic"
 	"testing"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
@@ -100,5 +101,37 @@ func TestSplitDoesNotAllocate(t *testing.T) {
 		canaryColour(schema.Blue, 50, slot("app.example.org.", addr))
 	}); n != 0 {
 		t.Errorf("the split allocates %v times", n)
+	}
+}
+
+// BenchmarkList is the cost of the first list of 100,000 names (three keys
+// each) to the store, etcd aside: what the initial sync costs CoreDNS.
+func BenchmarkList(b *testing.B) {
+	var kvs []keyValue
+	for i := range 100000 {
+		kvs = append(kvs, keyValues(int64(i+1), fmt.Sprintf("n%d.example.org/blue=10.0.1.1", i), fmt.Sprintf("n%d.example.org/green=10.0.2.1", i),
+			fmt.Sprintf("n%d.example.org/active=blue", i))...)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		testStore(b, new(atomic.Pointer[snapshot])).replace(kvs, 100001)
+	}
+}
+
+// BenchmarkApplyFlip is the cost of one flip among 100,000 names from a
+// watch event to the published snapshot, logs included: what churn costs.
+func BenchmarkApplyFlip(b *testing.B) {
+	var kvs []keyValue
+	for i := range 100000 {
+		kvs = append(kvs, keyValues(1, fmt.Sprintf("n%d.example.org/blue=10.0.1.1", i), fmt.Sprintf("n%d.example.org/green=10.0.2.1", i),
+			fmt.Sprintf("n%d.example.org/active=blue", i))...)
+	}
+	s := testStore(b, new(atomic.Pointer[snapshot]))
+	s.replace(kvs, 1)
+	flip := []keyValue{{key: "/bluegreen/n4242.example.org/active"}}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		flip[0].value, flip[0].rev = schema.Colours[i%2].String(), int64(i+2)
+		s.apply(flip)
 	}
 }

@@ -25,11 +25,11 @@ type nameKeys struct {
 }
 
 type field[T any] struct {
-	present bool  // etcd holds the key
-	rev     int64 // the key's mod revision, or the revision that deleted it
-	ok      bool  // value holds the last value that parsed
-	value   T
+	rev     int64  // the key's mod revision, or the revision that deleted it
 	err     string // why etcd's value is not taken; "" when it is
+	value   T
+	ok      bool // value holds the last value that parsed
+	present bool // etcd holds the key
 }
 
 // put records the value etcd holds at revision rev, keeping the last good

@@ -53,13 +53,12 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 		addProblem(f, k.unknown[f].rev, schema.ErrUnknownField.Error())
 	}
 
-	usable := k.usable
 	switch want := k.active.value; {
 	case !k.active.ok:
 		e.unserved = noActiveKey
-	case usable(want):
+	case k.usable(want):
 		e.active = want
-	case k.serving && usable(k.served):
+	case k.serving && k.usable(k.served):
 		e.active = k.served
 		addProblem(schema.FieldActive, k.active.rev, fmt.Sprintf("%s has no target", want))
 	default:
@@ -86,7 +85,7 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 	// colour if that has an address known to be up.
 	var down, confirmed [2]bool
 	for _, c := range schema.Colours {
-		if usable(c) {
+		if k.usable(c) {
 			e.targets[c], down[c], confirmed[c] = withoutDown(k.targets[c].value, health)
 		}
 	}

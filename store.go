@@ -88,13 +88,35 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	}
 	first := s.upTo == 0
 	quiet := s.snap.Load() == nil // the first list logs a summary, not every name
-	listed := make(map[string]bool, len(kvs))
+	held := len(s.names)+len(s.strays) > 0
 	touched := map[string]bool{}
 	for _, kv := range kvs {
-		listed[kv.key] = true
 		if name := s.put(kv.key, kv.value, kv.rev); name != "" {
 			touched[name] = true
 		}
+	}
+	if held {
+		s.deleteUnlisted(kvs, rev, touched)
+	}
+	s.upTo, s.applied = rev, rev
+	s.lists++
+	revision.WithLabelValues(s.prefix).Set(float64(rev))
+	s.commit(touched, rev, quiet)
+	s.clearStale(staleFromFile, staleResync)
+	if first {
+		log.Infof("synced %s at revision %d: %d names served", s.prefix, rev, s.current().served)
+		close(s.listed)
+		return
+	}
+	log.Infof("listed %s again at revision %d: %d names served", s.prefix, rev, s.current().served)
+}
+
+// deleteUnlisted deletes, at revision rev, every key held that kvs lacks:
+// etcd deleted it while the store was not watching.
+func (s *store) deleteUnlisted(kvs []keyValue, rev int64, touched map[string]bool) {
+	listed := make(map[string]bool, len(kvs))
+	for _, kv := range kvs {
+		listed[kv.key] = true
 	}
 	for name, k := range s.names {
 		for _, f := range k.presentFields() {
@@ -109,17 +131,6 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 			delete(s.strays, key)
 		}
 	}
-	s.upTo, s.applied = rev, rev
-	s.lists++
-	revision.WithLabelValues(s.prefix).Set(float64(rev))
-	s.commit(touched, rev, quiet)
-	s.clearStale(staleFromFile, staleResync)
-	if first {
-		log.Infof("synced %s at revision %d: %d names served", s.prefix, rev, s.current().served)
-		close(s.listed)
-		return
-	}
-	log.Infof("listed %s again at revision %d: %d names served", s.prefix, rev, s.current().served)
 }
 
 // apply applies the events of one watch response, which etcd never splits

@@ -161,6 +161,7 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 		w.heard.Store(time.Now().UnixNano())
 		if rev == 0 {
 			rev, cluster = resp.Header.Revision, resp.Header.ClusterId
+			kvs = make([]keyValue, 0, resp.Count)
 		}
 		for _, kv := range resp.Kvs {
 			kvs = append(kvs, keyValue{key: string(kv.Key), value: string(kv.Value), rev: kv.ModRevision})

@@ -14,7 +14,6 @@ type proxy struct {
 	addr, target string
 	relay        func(client, server net.Conn) // carries one connection until either side ends
 
-
 	mu    sync.Mutex
 	ln    net.Listener
 	conns map[net.Conn]bool
