@@ -101,8 +101,8 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	s.upTo, s.applied = rev, rev
 	s.lists++
 	revision.WithLabelValues(s.prefix).Set(float64(rev))
-	s.commit(touched, rev, quiet)
 	s.clearStale(staleFromFile, staleResync)
+	s.commit(touched, rev, quiet)
 	if first {
 		log.Infof("synced %s at revision %d: %d names served", s.prefix, rev, s.current().served)
 		close(s.listed)
@@ -196,8 +196,8 @@ func (s *store) seed(f *stateFile, path string, written time.Time) bool {
 		}
 	}
 	revision.WithLabelValues(s.prefix).Set(float64(f.Revision))
-	s.commit(touched, f.Revision, true)
 	s.setStale(staleFromFile, written, fmt.Sprintf("answering %s of revision %d: etcd not listed yet", path, f.Revision))
+	s.commit(touched, f.Revision, true)
 	return true
 }
 
@@ -273,22 +273,25 @@ func (s *store) anyKey() string {
 }
 
 // setStale records that the answers are stale for reason kind since the
-// given time, and says so in the log, the metric and the TXT state.
-func (s *store) setStale(kind staleKind, since time.Time, why string) {
+// given time, and says so in the log and the metric; the next snapshot
+// published says so in the TXT state. It reports whether anything changed.
+func (s *store) setStale(kind staleKind, since time.Time, why string) bool {
 	if s.closed || s.stale[kind] == (staleness{since, why}) {
-		return
+		return false
 	}
 	s.stale[kind] = staleness{since, why}
 	log.Warningf("answers for %s are stale since %s: %s", s.prefix, since.Format(time.RFC3339Nano), why)
-	s.publishStale()
+	s.staleMetric()
+	return true
 }
 
 // clearStale clears the given reasons; once none is left the answers are
-// current, and the log says for how long they were not.
-func (s *store) clearStale(kinds ...staleKind) {
+// current, and the log says for how long they were not. It reports whether
+// anything changed.
+func (s *store) clearStale(kinds ...staleKind) bool {
 	since := s.staleSince()
 	if s.closed || since.IsZero() {
-		return
+		return false
 	}
 	cleared := false
 	for _, k := range kinds {
@@ -296,26 +299,30 @@ func (s *store) clearStale(kinds ...staleKind) {
 		s.stale[k] = staleness{}
 	}
 	if !cleared {
-		return
+		return false
 	}
 	if s.staleSince().IsZero() {
 		log.Infof("answers for %s are current again (revision %d): they were stale for %v", s.prefix, s.upTo, time.Since(since).Round(time.Millisecond))
 	}
-	s.publishStale()
+	s.staleMetric()
+	return true
 }
 
-// publishStale tells the metric and the TXT state what changed of staleness.
-func (s *store) publishStale() {
-	if s.snap.Load() == nil {
-		return // nothing answered yet
-	}
+func (s *store) staleMetric() {
 	var since float64
 	if t := s.staleSince(); !t.IsZero() {
 		since = float64(t.UnixNano()) / 1e9
 	}
 	staleSinceSeconds.WithLabelValues(s.prefix).Set(since)
-	old := s.current()
-	s.publish(old, old.rev, nil, true)
+}
+
+// republish publishes the answers again as they are, for the TXT state to
+// say what changed of their staleness.
+func (s *store) republish() {
+	if s.snap.Load() != nil { // else nothing is answered yet
+		old := s.current()
+		s.publish(old, old.rev, nil, true)
+	}
 }
 
 // staleSince is the earliest time the answers are stale from, zero if
@@ -346,7 +353,9 @@ func (s *store) staleness() staleness {
 func (s *store) markStale(kind staleKind, since time.Time, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.setStale(kind, since, why)
+	if s.setStale(kind, since, why) {
+		s.republish()
+	}
 }
 
 // markResync marks the answers stale until the next list, for what the
@@ -354,15 +363,17 @@ func (s *store) markStale(kind staleKind, since time.Time, why string) {
 func (s *store) markResync(list uint64, since time.Time, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.lists == list {
-		s.setStale(staleResync, since, why)
+	if s.lists == list && s.setStale(staleResync, since, why) {
+		s.republish()
 	}
 }
 
 func (s *store) markFresh(kind staleKind) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.clearStale(kind)
+	if s.clearStale(kind) {
+		s.republish()
+	}
 }
 
 // close stops the store from changing anything: at shutdown, a probe or an
