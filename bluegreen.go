@@ -7,6 +7,7 @@ package bluegreen
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"sync"
 	"sync/atomic"
@@ -25,10 +26,10 @@ var log = clog.NewWithPlugin(pluginName)
 
 // startupWait bounds how long startup waits for the first list of etcd, so
 // that a healthy start answers from the first query and an outage does not
-// block CoreDNS. With a snapshot file to fall back on it waits less.
+// block CoreDNS. With what was answered before to fall back on it waits less.
 const (
-	startupWait         = 5 * time.Second
-	startupWaitSnapshot = time.Second
+	startupWait     = 5 * time.Second
+	startupWaitSeed = time.Second
 )
 
 // BlueGreen is the plugin. Its handler only reads snap, which the store
@@ -63,29 +64,27 @@ func (bg *BlueGreen) Name() string { return pluginName }
 // from: the first list of etcd, or the state file.
 func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 
-// start runs the watcher and waits a while for its first list; if etcd does
-// not answer in time, it answers from the state file, if there is one.
+// start runs the watcher and waits a while for its first list. What the
+// plugin answered before (the instance a reload replaces, or the state
+// file) is the base the first list is applied to, and is answered if etcd
+// does not answer in time.
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
 	bg.store = newStore(ctx, bg.prefix, bg.Zones, policy{ttl: bg.ttl, failover: bg.failover}, bg.probes, &bg.snap)
-	w := newWatcher(bg.etcd, bg.prefix, bg.store)
-	bg.running.Go(func() { w.run(ctx) })
 
 	wait := startupWait
-	var fallback *stateFile
-	var written time.Time
-	if bg.stateFile != "" {
-		f, modTime, err := readStateFile(bg.stateFile, bg.prefix)
-		var rev int64 // the file's: the writer leaves it be until etcd says more
-		switch {
-		case err == nil:
-			fallback, written, wait, rev = f, modTime, startupWaitSnapshot, f.Revision
-		case !errors.Is(err, fs.ErrNotExist): // no file yet is normal on a first start
-			log.Warningf("snapshot file: %v", err)
-		}
-		bg.running.Go(func() { writeStateFiles(ctx, bg.stateFile, bg.prefix, bg.ttl, rev, &bg.snap) })
+	var fileRev int64 // the state file's: its writer leaves it be until etcd says more
+	if f, since, why := bg.before(); f != nil {
+		bg.store.seed(f, since, why)
+		wait = startupWaitSeed
+		fileRev = f.Revision
 	}
+	if bg.stateFile != "" {
+		bg.running.Go(func() { writeStateFiles(ctx, bg.stateFile, bg.prefix, bg.ttl, fileRev, &bg.snap) })
+	}
+	w := newWatcher(bg.etcd, bg.prefix, bg.store)
+	bg.running.Go(func() { w.run(ctx) })
 
 	t := time.NewTimer(wait)
 	defer t.Stop()
@@ -94,12 +93,38 @@ func (bg *BlueGreen) start() error {
 		return nil
 	case <-t.C:
 	}
-	if fallback != nil && bg.store.seed(fallback, bg.stateFile, written) {
-		log.Warningf("no answer from etcd at %v within %v; answering %d names from snapshot file %s (revision %d) until it does", bg.etcd.Endpoints, wait, len(fallback.Names), bg.stateFile, fallback.Revision)
+	if bg.store.serveSeed() {
+		log.Warningf("no answer from etcd at %v within %v; answering what was answered before, stale, until it does", bg.etcd.Endpoints, wait)
 		return nil
 	}
 	log.Warningf("no answer from etcd at %v within %v; answering SERVFAIL (or falling through) for %v until it does", bg.etcd.Endpoints, wait, bg.Zones)
 	return nil
+}
+
+// before is what the plugin answered before it started, with since when it
+// is stale and why: what the instance a reload replaces answers, else the
+// state file, else nothing.
+func (bg *BlueGreen) before() (*stateFile, time.Time, string) {
+	if prev := bg.takeOver(); prev != nil {
+		if snap := prev.snap.Load(); snap != nil {
+			since := snap.stale.since
+			if since.IsZero() {
+				since = time.Now()
+			}
+			return stateOf(snap, prev.prefix, prev.ttl), since, "answering what was answered before the reload: etcd not listed yet"
+		}
+	}
+	if bg.stateFile == "" {
+		return nil, time.Time{}, ""
+	}
+	f, written, err := readStateFile(bg.stateFile, bg.prefix)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) { // no file yet is normal on a first start
+			log.Warningf("snapshot file: %v", err)
+		}
+		return nil, time.Time{}, ""
+	}
+	return f, written, fmt.Sprintf("answering %s of revision %d: etcd not listed yet", bg.stateFile, f.Revision)
 }
 
 // shutdown stops the watcher and the probes, and waits until the etcd client
@@ -107,6 +132,7 @@ func (bg *BlueGreen) start() error {
 // here on: after a reload, what it published belongs to the new instance.
 func (bg *BlueGreen) shutdown() error {
 	if bg.stop != nil {
+		bg.withdraw()
 		bg.store.close()
 		bg.stop()
 		bg.running.Wait()

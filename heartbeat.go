@@ -36,7 +36,8 @@ const (
 //     read the watch asks etcd for a progress notice, which etcd sends once
 //     the watch has delivered everything up to it. A watch still behind
 //     after behindAfter has stopped delivering; the prefix is listed again.
-//   - After staleAfter without an answer from etcd, the answers are stale.
+//   - After staleAfter without an answer from etcd, the answers are stale,
+//     until etcd answers again and the watch has caught up with it.
 //
 // While any of these holds, the store says the answers are stale (log,
 // metric, TXT state), and keeps answering them: stale answers beat none.
@@ -57,9 +58,10 @@ func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client) {
 		w.check(ctx, client, sm, &lag)
 
 		heard := time.Unix(0, w.heard.Load())
-		if time.Since(heard) > staleAfter {
+		switch {
+		case time.Since(heard) > staleAfter:
 			w.store.markStale(staleNoWord, heard, fmt.Sprintf("no word from etcd at %v since %s", w.config.Endpoints, heard.Format(time.RFC3339)))
-		} else {
+		case lag.rev == 0: // etcd answers, and the watch has caught up with it
 			w.store.markFresh(staleNoWord)
 		}
 	}
@@ -79,9 +81,12 @@ func (w *watcher) check(ctx context.Context, client *clientv3.Client, sm sample,
 		lag.rev = 0
 	}
 	found, err := w.compare(ctx, client, sm)
-	if again := (relist{}); errors.As(err, &again) {
-		w.store.markResync(sm.list, time.Now(), again.Error())
-		w.listAgain(again)
+	if err != nil {
+		if again := (relist{}); errors.As(err, &again) {
+			w.store.markResync(sm.list, time.Now(), again.Error())
+			w.listAgain(again)
+		}
+		*lag = lagged{} // a watch is judged only while etcd answers
 		return
 	}
 	if lag.rev == 0 && found > sm.upTo {

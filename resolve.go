@@ -85,16 +85,19 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 	// colour if that has an address known to be up.
 	var down, confirmed [2]bool
 	for _, c := range schema.Colours {
-		if k.usable(c) {
-			e.targets[c], down[c], confirmed[c] = withoutDown(k.targets[c].value, health)
-		}
-	}
-	for addr, s := range health {
-		if s == stateDown {
-			e.down = append(e.down, addr)
+		// A deleted target is kept only for the colour answered: once the
+		// name answers the other one, it is gone.
+		if t := &k.targets[c]; t.ok && (t.present || (c == e.active && e.serving())) {
+			e.targets[c], down[c], confirmed[c] = withoutDown(t.value, health)
+			for _, addr := range t.value.Addresses() {
+				if health[addr] == stateDown {
+					e.down = append(e.down, addr)
+				}
+			}
 		}
 	}
 	slices.Sort(e.down)
+	e.down = slices.Compact(e.down)
 	if !e.serving() {
 		return e
 	}

@@ -114,10 +114,15 @@ func TestResolveKeepsDeletedActiveTarget(t *testing.T) {
 	if want := (problem{schema.FieldBlue, 8, "deleted, but it is the active colour's target: answering its last value until active names the other colour, or is deleted to retire the name"}); !slices.Equal(e.problems, []problem{want}) {
 		t.Errorf("problems %+v, want %+v", e.problems, want)
 	}
-	// The kept target is no target to flip back to once the name left it.
-	put(s, 10, "green=10.0.2.2", "active=green")
-	k.served = resolve(k, nil, testPolicy).active
-	put(s, 12, "active=blue")
+	// Once the name answers the other colour, the kept target is gone: no
+	// preview, no canary client, no target to flip back to.
+	put(s, 10, "green=10.0.2.2", "active=green", "canary=20")
+	e = resolve(k, nil, testPolicy)
+	if e.active != schema.Green || e.targets[schema.Blue].Set() || e.share != 0 {
+		t.Fatalf("flipped away from the deleted blue: %+v, want green, blue gone, no canary", e)
+	}
+	k.served = e.active
+	put(s, 13, "active=blue")
 	if e := resolve(k, nil, testPolicy); e.active != schema.Green || !strings.Contains(txtOf(e), "ignored=active: blue has no target") {
 		t.Errorf("flip back to the deleted blue: %+v, want green kept", e)
 	}

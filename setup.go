@@ -33,6 +33,8 @@ func setup(c *caddy.Controller) error {
 		return plugin.Error(pluginName, err)
 	}
 	c.OnStartup(bg.start)
+	c.OnRestart(bg.offer)
+	c.OnRestartFailed(bg.withdraw)
 	c.OnShutdown(bg.shutdown)
 	warnCacheInFront(c)
 	dnsserver.GetConfig(c).AddPlugin(func(next plugin.Handler) plugin.Handler {

@@ -57,31 +57,9 @@ func writeStateFiles(ctx context.Context, path, prefix string, ttl uint32, writt
 }
 
 // writeStateFile writes s to path atomically: a reader sees the old file or
-// the new one, never part of one. A TTL equal to the default is left out.
+// the new one, never part of one.
 func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
-	f := stateFile{Prefix: prefix, Revision: s.rev, Names: make(map[string]map[string]string, s.names)}
-	s.each(func(name string, e *entry) {
-		if !e.serving() {
-			return
-		}
-		keys := map[string]string{schema.FieldActive: e.active.String()}
-		for _, c := range schema.Colours {
-			if e.targets[c].Set() {
-				keys[c.String()] = e.targets[c].Raw
-			}
-		}
-		if e.ttl != ttl {
-			keys[schema.FieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
-		}
-		if e.canary != 0 {
-			keys[schema.FieldCanary] = strconv.FormatUint(uint64(e.canary), 10)
-		}
-		if e.check != "" {
-			keys[schema.FieldCheck] = e.check
-		}
-		f.Names[strings.TrimSuffix(name, ".")] = keys
-	})
-	data, err := json.Marshal(f)
+	data, err := json.Marshal(stateOf(s, prefix, ttl))
 	if err != nil {
 		return err
 	}
@@ -105,6 +83,34 @@ func writeStateFile(path, prefix string, ttl uint32, s *snapshot) error {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// stateOf is the keys of every name s serves, as they would be in etcd to
+// answer the same; a TTL equal to the default is left out.
+func stateOf(s *snapshot, prefix string, ttl uint32) *stateFile {
+	f := &stateFile{Prefix: prefix, Revision: s.rev, Names: make(map[string]map[string]string, s.served)}
+	s.each(func(name string, e *entry) {
+		if !e.serving() {
+			return
+		}
+		keys := map[string]string{schema.FieldActive: e.active.String()}
+		for _, c := range schema.Colours {
+			if e.targets[c].Set() {
+				keys[c.String()] = e.targets[c].Raw
+			}
+		}
+		if e.ttl != ttl {
+			keys[schema.FieldTTL] = strconv.FormatUint(uint64(e.ttl), 10)
+		}
+		if e.canary != 0 {
+			keys[schema.FieldCanary] = strconv.FormatUint(uint64(e.canary), 10)
+		}
+		if e.check != "" {
+			keys[schema.FieldCheck] = e.check
+		}
+		f.Names[strings.TrimSuffix(name, ".")] = keys
+	})
+	return f
 }
 
 // readStateFile reads the file at path, written for prefix, and when it

@@ -29,8 +29,10 @@ func TestStateFileRoundTrip(t *testing.T) {
 		t.Fatalf("read back revision %d with %d names, written %v; want 7, 2, just now", f.Revision, len(f.Names), written)
 	}
 	var read atomic.Pointer[snapshot]
-	if !testStore(t, &read).seed(f, path, written) {
-		t.Fatal("seed refused a store that was never listed")
+	st := testStore(t, &read)
+	st.seed(f, written, "from the file")
+	if !st.serveSeed() {
+		t.Fatal("serveSeed refused a store that was never listed")
 	}
 	got := read.Load()
 	if e := got.get(app); e == nil || e.canary != 20 || e.check != "tcp://:443" {

@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,8 +17,9 @@ import (
 // keys as etcd has them and what checks found of their addresses, and
 // publishes each change as a new immutable snapshot for the handler. It
 // takes a full list of the prefix (replace), a watch response's events
-// (apply), a probe's result (probed) and, at startup, the state file (seed),
-// each under one lock. The logs of what changed, of ignored keys and of
+// (apply), a probe's result (probed) and, at startup, what it held before
+// (seed: the state file, or the instance a reload replaces), each under one
+// lock. The logs of what changed, of ignored keys and of
 // staleness, and the gauges, happen here, once.
 type store struct {
 	prefix string
@@ -26,17 +28,19 @@ type store struct {
 	snap   *atomic.Pointer[snapshot]
 	listed chan struct{} // closed by the first list
 
-	mu      sync.Mutex
-	names   map[string]*nameKeys            // by fully qualified name
-	strays  map[string]stray                // keys under the prefix that are not a name's, by key
-	health  map[string]map[string]addrState // name -> address -> state, for checked names
-	probes  *prober
-	upTo    int64                 // the revision of etcd that what the store holds is complete up to
-	applied int64                 // the newest revision of a list or event applied: upTo but for progress notices
-	lists   uint64                // lists replaced so far
-	last    string                // the key changed last
-	stale   [staleKinds]staleness // why the answers are stale, if they are
-	closed  bool                  // shut down: a late probe or event changes nothing
+	mu        sync.Mutex
+	names     map[string]*nameKeys            // by fully qualified name
+	strays    map[string]stray                // keys under the prefix that are not a name's, by key
+	health    map[string]map[string]addrState // name -> address -> state, for checked names
+	probes    *prober
+	upTo      int64                 // the revision of etcd that what the store holds is complete up to
+	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
+	lists     uint64                // lists replaced so far
+	last      string                // the key changed last
+	stale     [staleKinds]staleness // why the answers are stale, if they are
+	staleFrom time.Time             // since when, through every reason; zero while they are current
+	seeded    *seed                 // what was loaded before the first list
+	closed    bool                  // shut down: a late probe or event changes nothing
 }
 
 // A stray is a key under the prefix that is not NAME/FIELD of a name in the
@@ -57,7 +61,7 @@ type keyValue struct {
 type staleKind int
 
 const (
-	staleFromFile staleKind = iota // answering the state file: etcd not listed yet
+	staleFromFile staleKind = iota // answering a seed: etcd not listed yet
 	staleNoWord                    // etcd does not answer
 	staleResync                    // etcd holds something else than what is answered, until a list
 	staleKinds
@@ -100,15 +104,16 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	}
 	s.upTo, s.applied = rev, rev
 	s.lists++
+	s.seeded = nil
 	revision.WithLabelValues(s.prefix).Set(float64(rev))
 	s.clearStale(staleFromFile, staleResync)
 	s.commit(touched, rev, quiet)
 	if first {
-		log.Infof("synced %s at revision %d: %d names served", s.prefix, rev, s.current().served)
+		log.Infof("synced %s at revision %d: names served: %d", s.prefix, rev, s.current().served)
 		close(s.listed)
 		return
 	}
-	log.Infof("listed %s again at revision %d: %d names served", s.prefix, rev, s.current().served)
+	log.Infof("listed %s again at revision %d: names served: %d", s.prefix, rev, s.current().served)
 }
 
 // deleteUnlisted deletes, at revision rev, every key held that kvs lacks:
@@ -179,25 +184,52 @@ func (s *store) advance(rev int64) {
 	}
 }
 
-// seed answers from the state file until the first list, unless that came
-// first. The answers are stale from when the file was written.
-func (s *store) seed(f *stateFile, path string, written time.Time) bool {
+// A seed is what the store held before its first list: the state file, or
+// what the instance that a reload replaces answers.
+type seed struct {
+	names map[string]bool // the names it holds
+	rev   int64
+	since time.Time // what it says is stale since then
+	why   string
+}
+
+// seed loads f into the store as the base that the first list is applied
+// to, so that each name keeps, across a restart or a reload, the last good
+// value of each key and the colour it answered (when etcd names a colour
+// without a target, say). Names outside the zones are left out. It answers
+// nothing until serveSeed, or the first list.
+func (s *store) seed(f *stateFile, since time.Time, why string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed || s.upTo != 0 {
+		return
+	}
+	sd := &seed{names: map[string]bool{}, rev: f.Revision, since: since, why: why}
+	for name, keys := range f.Names {
+		if plugin.Zones(s.zones).Matches(name+".") == "" || schema.ValidateName(name) != nil {
+			continue
+		}
+		for field, value := range keys {
+			s.put(schema.Key(s.prefix, name, field), value, f.Revision)
+		}
+		sd.names[name+"."] = true
+		s.resolve(name+".", s.names[name+"."]) // the colour it answered
+	}
+	s.seeded = sd
+}
+
+// serveSeed answers what seed loaded, stale since it says, until the first
+// list; it reports false if there is nothing to answer or a list came first.
+func (s *store) serveSeed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sd := s.seeded
+	if s.closed || s.upTo != 0 || sd == nil {
 		return false
 	}
-	touched := map[string]bool{}
-	for name, keys := range f.Names {
-		for field, value := range keys {
-			if n := s.put(schema.Key(s.prefix, name, field), value, f.Revision); n != "" {
-				touched[n] = true
-			}
-		}
-	}
-	revision.WithLabelValues(s.prefix).Set(float64(f.Revision))
-	s.setStale(staleFromFile, written, fmt.Sprintf("answering %s of revision %d: etcd not listed yet", path, f.Revision))
-	s.commit(touched, f.Revision, true)
+	revision.WithLabelValues(s.prefix).Set(float64(sd.rev))
+	s.setStale(staleFromFile, sd.since, sd.why)
+	s.commit(sd.names, sd.rev, true)
 	return true
 }
 
@@ -280,6 +312,9 @@ func (s *store) setStale(kind staleKind, since time.Time, why string) bool {
 		return false
 	}
 	s.stale[kind] = staleness{since, why}
+	if s.staleFrom.IsZero() || since.Before(s.staleFrom) {
+		s.staleFrom = since
+	}
 	log.Warningf("answers for %s are stale since %s: %s", s.prefix, since.Format(time.RFC3339Nano), why)
 	s.staleMetric()
 	return true
@@ -289,29 +324,27 @@ func (s *store) setStale(kind staleKind, since time.Time, why string) bool {
 // current, and the log says for how long they were not. It reports whether
 // anything changed.
 func (s *store) clearStale(kinds ...staleKind) bool {
-	since := s.staleSince()
-	if s.closed || since.IsZero() {
+	if s.closed || s.staleFrom.IsZero() {
 		return false
 	}
 	cleared := false
 	for _, k := range kinds {
-		cleared = cleared || !s.stale[k].since.IsZero()
+		cleared = cleared || s.stale[k] != (staleness{})
 		s.stale[k] = staleness{}
 	}
-	if !cleared {
-		return false
+	if !cleared || slices.ContainsFunc(s.stale[:], func(st staleness) bool { return st != (staleness{}) }) {
+		return cleared // a reason is left: still stale since staleFrom
 	}
-	if s.staleSince().IsZero() {
-		log.Infof("answers for %s are current again (revision %d): they were stale for %v", s.prefix, s.upTo, time.Since(since).Round(time.Millisecond))
-	}
+	log.Infof("answers for %s are current again (revision %d): they were stale for %v", s.prefix, s.upTo, time.Since(s.staleFrom).Round(time.Millisecond))
+	s.staleFrom = time.Time{}
 	s.staleMetric()
 	return true
 }
 
 func (s *store) staleMetric() {
 	var since float64
-	if t := s.staleSince(); !t.IsZero() {
-		since = float64(t.UnixNano()) / 1e9
+	if !s.staleFrom.IsZero() {
+		since = float64(s.staleFrom.UnixNano()) / 1e9
 	}
 	staleSinceSeconds.WithLabelValues(s.prefix).Set(since)
 }
@@ -325,18 +358,6 @@ func (s *store) republish() {
 	}
 }
 
-// staleSince is the earliest time the answers are stale from, zero if
-// they are current.
-func (s *store) staleSince() time.Time {
-	var since time.Time
-	for _, st := range s.stale {
-		if !st.since.IsZero() && (since.IsZero() || st.since.Before(since)) {
-			since = st.since
-		}
-	}
-	return since
-}
-
 // staleness is what the snapshot tells queries: since when, and every why.
 func (s *store) staleness() staleness {
 	var whys []string
@@ -345,7 +366,7 @@ func (s *store) staleness() staleness {
 			whys = append(whys, st.why)
 		}
 	}
-	return staleness{since: s.staleSince(), why: strings.Join(whys, "; ")}
+	return staleness{since: s.staleFrom, why: strings.Join(whys, "; ")}
 }
 
 // markStale and markFresh are setStale and clearStale for the heartbeat,
@@ -409,7 +430,7 @@ func (s *store) put(key, value string, rev int64) string {
 		if st, ok := s.strays[key]; !ok || st.rev != rev {
 			s.strays[key] = stray{rev: rev, err: err.Error()}
 			invalidValuesTotal.Inc()
-			log.Warningf("ignoring key %q: %v (revision %d)", key, err, rev)
+			log.Warningf("ignoring %v (revision %d)", err, rev) // err names the key
 		}
 		return ""
 	}
@@ -495,8 +516,8 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 			delete(s.names, name)
 			k = nil
 		}
-		s.syncProbes(name, k)
 		changes[name] = s.resolve(name, k)
+		s.syncProbes(name, k) // after resolve: it probes the colours the name now answers from
 	}
 	s.publish(s.current(), rev, changes, quiet)
 }

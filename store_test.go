@@ -37,7 +37,7 @@ func TestStoreRelistSwap(t *testing.T) {
 		t.Error("the list changed the snapshot it replaced")
 	}
 	for _, want := range []string{"app.example.org: blue -> green (revision 12)", "gone.example.org: no longer served: its keys are gone (revision 12)",
-		"new.example.org: now served, green (revision 12)", "listed /bluegreen/ again at revision 12: 2 names served"} {
+		"new.example.org: now served, green (revision 12)", "listed /bluegreen/ again at revision 12: names served: 2"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q:\n%s", want, logs)
 		}
@@ -178,18 +178,26 @@ func TestStoreStrays(t *testing.T) {
 	}
 }
 
-// Seeding from the state file publishes like a list does, and the answers
-// say they are stale since the file was written.
-func TestStoreSeed(t *testing.T) {
+// What was answered before (the state file, or the instance a reload
+// replaces) is answered, stale, while etcd is not listed yet; it publishes
+// like a list does.
+func TestStoreServeSeed(t *testing.T) {
 	var snap atomic.Pointer[snapshot]
 	s := testStore(t, &snap)
 	written := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	f := &stateFile{Prefix: "/bluegreen/", Revision: 40, Names: map[string]map[string]string{"app.example.org": {"active": "blue", "blue": "10.0.1.1"}}}
-	if !s.seed(f, "state.json", written) {
-		t.Fatal("seed refused")
+	s.seed(f, written, "answering state.json of revision 40: etcd not listed yet")
+	if snap.Load() != nil {
+		t.Fatal("the seed was answered before serveSeed")
+	}
+	if !s.serveSeed() {
+		t.Fatal("serveSeed refused")
 	}
 	if got := testutil.ToFloat64(namesManaged.WithLabelValues("/bluegreen/")); got != 1 {
 		t.Errorf("names gauge %v after the seed, want 1", got)
+	}
+	if got := testutil.ToFloat64(revision.WithLabelValues("/bluegreen/")); got != 40 {
+		t.Errorf("revision gauge %v after the seed, want 40", got)
 	}
 	if got := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); got != float64(written.Unix()) {
 		t.Errorf("stale since %v, want %d", got, written.Unix())
@@ -202,8 +210,36 @@ func TestStoreSeed(t *testing.T) {
 	if got := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); got != 0 || !snap.Load().stale.since.IsZero() {
 		t.Errorf("stale since %v after the first list, want 0", got)
 	}
-	if s.seed(f, "state.json", written) {
-		t.Error("seeded after a list")
+	if s.serveSeed() {
+		t.Error("served a seed after a list")
+	}
+}
+
+// The first list is applied to what was answered before: across a restart
+// or a reload, a name keeps the colour it answered and the last good value
+// of each key, as it does across the lists of one instance.
+func TestStoreSeedCarriesOver(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	f := &stateFile{Prefix: "/bluegreen/", Revision: 40, Names: map[string]map[string]string{
+		"bad.example.org":   {"active": "green", "blue": "10.0.1.1", "green": "10.0.2.1"},
+		"del.example.org":   {"active": "blue", "blue": "10.0.3.1", "green": "10.0.4.1"},
+		"half.example.org":  {"active": "blue", "blue": "10.0.5.1"},
+		"gone.example.org":  {"active": "blue", "blue": "10.0.6.1"},
+		"other.example.net": {"active": "blue", "blue": "10.0.7.1"}, // outside the zones: left out
+	}}
+	s.seed(f, time.Now(), "before")
+	s.replace(keyValues(45, "bad.example.org/active=GREEN", "bad.example.org/blue=10.0.1.1", "bad.example.org/green=10.0.2.1",
+		"del.example.org/active=blue", "del.example.org/green=10.0.4.1",
+		"half.example.org/active=green", "half.example.org/blue=10.0.5.1"), 45)
+	for name, want := range map[string]string{"bad.example.org.": "10.0.2.1", "del.example.org.": "10.0.3.1", "half.example.org.": "10.0.5.1"} {
+		e := snap.Load().get(name)
+		if e == nil || !e.serving() || e.targets[e.answering()].Raw != want {
+			t.Errorf("%s after the first list: %+v, want %s still answered", name, e, want)
+		}
+	}
+	if snap.Load().get("gone.example.org.") != nil || snap.Load().get("other.example.net.") != nil || snap.Load().served != 3 {
+		t.Errorf("names gone from etcd or outside the zones are answered: %d served", snap.Load().served)
 	}
 }
 
@@ -221,8 +257,8 @@ func TestStoreStaleness(t *testing.T) {
 		t.Errorf("stale %+v, want since t0 for both reasons", st)
 	}
 	s.markFresh(staleNoWord)
-	if st := snap.Load().stale; !st.since.Equal(t0.Add(time.Second)) || st.why != "history replaced" {
-		t.Errorf("stale %+v after etcd answered, want still stale until a list", st)
+	if st := snap.Load().stale; !st.since.Equal(t0) || st.why != "history replaced" {
+		t.Errorf("stale %+v after etcd answered, want still stale since t0 until a list", st)
 	}
 	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1"), 8)
 	if st := snap.Load().stale; !st.since.IsZero() {

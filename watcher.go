@@ -107,7 +107,7 @@ func (w *watcher) run(ctx context.Context) {
 			rev = 0
 			continue
 		case errors.Is(err, rpctypes.ErrCompacted):
-			log.Warningf("watch of %s: revision %d was compacted; listing again", w.prefix, rev+1)
+			log.Warningf("watch of %s: %v; listing again", w.prefix, err)
 			relistsTotal.WithLabelValues(w.prefix, "compacted").Inc()
 			rev = 0
 			continue
@@ -194,6 +194,9 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			}
 			w.heard.Store(time.Now().UnixNano())
 			if err := resp.Err(); err != nil {
+				if resp.CompactRevision != 0 {
+					err = fmt.Errorf("etcd compacted its history up to revision %d: %w", resp.CompactRevision, err)
+				}
 				return rev, err
 			}
 			if resp.IsProgressNotify() {

@@ -22,12 +22,15 @@ func TestParseTarget(t *testing.T) {
 		{in: "", errSubstr: "empty target"},
 		{in: "10.0.1.300", errSubstr: "neither an IP address nor a hostname"},
 		{in: "10.0.1.1,app.example.net", errSubstr: "must stand alone"},
-		{in: "10.0.1.1,", errSubstr: "not an IP address"},
+		{in: "10.0.1.1,", errSubstr: "has an empty address: one comma too many"},
 		{in: "App.Example.net", cname: "app.example.net."}, // as zone files write them
 		{in: "app.example.net.", cname: "app.example.net."},
 		{in: "app..example.net", errSubstr: "empty or over-long label"},
 		{in: "app.example.net..", errSubstr: "empty or over-long label"},
-		{in: "app.exämple.net", errSubstr: "not a lowercase hostname"},
+		{in: "app.exämple.net", errSubstr: `'ä' is not a lowercase letter, digit, hyphen or underscore`},
+		{in: "http://app.example.net", errSubstr: `':' is not a lowercase letter`},
+		{in: "-bad-.example.net", errSubstr: `label "-bad-" starts or ends with a hyphen`},
+		{in: "10.0.5.1,,10.0.5.2", errSubstr: "has an empty address: one comma too many"},
 		{in: strings.Repeat("a", 64) + ".net", errSubstr: "empty or over-long label"},
 	}
 	for _, tc := range tests {

@@ -53,6 +53,8 @@ func ParseTarget(s string) (Target, error) {
 	for _, p := range parts {
 		ip := net.ParseIP(strings.TrimSpace(p))
 		switch {
+		case strings.TrimSpace(p) == "":
+			return t, fmt.Errorf("%q has an empty address: one comma too many", s)
 		case ip == nil:
 			return t, fmt.Errorf("%q is not an IP address (a hostname target must stand alone)", p)
 		case ip.To4() != nil:
@@ -65,9 +67,9 @@ func ParseTarget(s string) (Target, error) {
 }
 
 // validateHostname accepts lowercase letter-digit-hyphen names (underscores
-// too, for service names), without a trailing dot; an all-numeric last label
-// is rejected so that a mistyped address such as 10.0.1.300 is not taken for
-// a name.
+// too, for service names), without a trailing dot, no label starting or
+// ending with a hyphen; an all-numeric last label is rejected so that a
+// mistyped address such as 10.0.1.300 is not taken for a name.
 func validateHostname(s string) error {
 	if len(s) > 253 {
 		return fmt.Errorf("%q is longer than 253 characters", s)
@@ -79,8 +81,11 @@ func validateHostname(s string) error {
 		}
 		for _, r := range l {
 			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
-				return fmt.Errorf("%q is not a lowercase hostname", s)
+				return fmt.Errorf("%q is not a hostname: %q is not a lowercase letter, digit, hyphen or underscore", s, r)
 			}
+		}
+		if l[0] == '-' || l[len(l)-1] == '-' {
+			return fmt.Errorf("%q is not a hostname: label %q starts or ends with a hyphen", s, l)
 		}
 	}
 	if _, err := strconv.Atoi(labels[len(labels)-1]); err == nil {

@@ -175,7 +175,7 @@ func TestCompactedWhileCutOff(t *testing.T) {
 	if got := answers(query(t, "udp", udp, "new.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.6.100"}) {
 		t.Errorf("a name added during the outage: %v", got)
 	}
-	if !strings.Contains(logs.String(), "was compacted; listing again") {
+	if !strings.Contains(logs.String(), "etcd compacted its history up to revision") {
 		t.Error("no log line about the compaction")
 	}
 	if got := metricValue(t, "coredns_bluegreen_relists_total", "reason", "compacted") - relists; got != 1 {

@@ -1,11 +1,13 @@
 package test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -165,4 +167,46 @@ func etcdConns(t *testing.T, port string) int {
 		}
 	}
 	return n
+}
+
+// TestRestartKeepsLastGoodValues: a name that answers a last good value (a
+// bad active value, a deleted active target) keeps answering it across a
+// reload, and, with a snapshot file, across a restart.
+func TestRestartKeepsLastGoodValues(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "bad.example.org", "green", "10.0.1.100", "10.0.2.100")
+	etcd.putName(t, "del.example.org", "blue", "10.0.3.100", "10.0.4.100")
+	file := filepath.Join(t.TempDir(), "bluegreen.json")
+	cf := corefile(etcd.endpoint, "snapshot "+file)
+	inst, udp, _, err := ctest.CoreDNSServerAndPorts(cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcd.put(t, "/bluegreen/bad.example.org/active", "GREEN")
+	rev := etcd.del(t, "/bluegreen/del.example.org/blue")
+	still := func(when string) {
+		t.Helper()
+		for name, want := range map[string]string{"bad.example.org": "A 10.0.2.100", "del.example.org": "A 10.0.3.100"} {
+			if got := answers(query(t, "udp", udp, name, dns.TypeA)); !slices.Equal(got, []string{want}) {
+				t.Errorf("%s: %s %v, want its last good %s", when, name, got, want)
+			}
+		}
+	}
+	waitFor(t, "the deleted target in the TXT state", 10*time.Second, func() bool {
+		return strings.Contains(stateTXT(t, udp, "del.example.org"), "ignored=blue: deleted")
+	})
+	still("before")
+	if inst, err = inst.Restart(ctest.NewInput(cf)); err != nil {
+		t.Fatal(err)
+	}
+	still("after a reload")
+
+	waitFor(t, "the snapshot file at the last revision", 10*time.Second, func() bool {
+		var f struct{ Revision int64 }
+		data, err := os.ReadFile(file)
+		return err == nil && json.Unmarshal(data, &f) == nil && f.Revision == rev
+	})
+	stopCoreDNS(inst)
+	_, udp, _ = startCoreDNS(t, cf)
+	still("after a restart")
 }
