@@ -22,6 +22,7 @@ type etcdServer struct {
 	dir, addr, peer string
 	endpoint        string
 	client          *clientv3.Client
+	started         time.Time // when it last became ready
 }
 
 // startEtcd starts an etcd server on a free port for the test and stops it
@@ -51,7 +52,7 @@ func (s *etcdServer) start(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Etcd = e
+	s.Etcd, s.started = e, time.Now()
 	s.addr = e.Clients[0].Addr().String()
 }
 

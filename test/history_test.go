@@ -43,7 +43,8 @@ func TestRestoreFromBackup(t *testing.T) {
 	took := waitFor(t, "the first put after the restore", 20*time.Second, func() bool {
 		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.1.200"})
 	})
-	t.Logf("restored etcd went back from revision %v to %d; the first put after it answered %v after the put returned", before, rev, took)
+	t.Logf("restored etcd went back from revision %v to %d; the first put after it answered %v after the put returned (%v after etcd was back)",
+		before, rev, took, time.Since(etcd.started).Round(time.Millisecond))
 
 	if m := query(t, "udp", udp, "late3.example.org", dns.TypeA); m.Rcode != dns.RcodeNameError {
 		t.Errorf("a name put after the backup: %s %v, want NXDOMAIN", dns.RcodeToString[m.Rcode], m.Answer)
