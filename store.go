@@ -61,7 +61,7 @@ type keyValue struct {
 type staleKind int
 
 const (
-	staleFromFile staleKind = iota // answering a seed: etcd not listed yet
+	staleSeeded staleKind = iota // answering a seed: etcd not listed yet
 	staleNoWord                    // etcd does not answer
 	staleResync                    // etcd holds something else than what is answered, until a list
 	staleKinds
@@ -106,7 +106,7 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	s.lists++
 	s.seeded = nil
 	revision.WithLabelValues(s.prefix).Set(float64(rev))
-	s.clearStale(staleFromFile, staleResync)
+	s.clearStale(staleSeeded, staleResync)
 	s.commit(touched, rev, quiet)
 	if first {
 		log.Infof("synced %s at revision %d: names served: %d", s.prefix, rev, s.current().served)
@@ -228,7 +228,7 @@ func (s *store) serveSeed() bool {
 		return false
 	}
 	revision.WithLabelValues(s.prefix).Set(float64(sd.rev))
-	s.setStale(staleFromFile, sd.since, sd.why)
+	s.setStale(staleSeeded, sd.since, sd.why)
 	s.commit(sd.names, sd.rev, true)
 	return true
 }
