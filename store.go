@@ -62,8 +62,8 @@ type staleKind int
 
 const (
 	staleSeeded staleKind = iota // answering a seed: etcd not listed yet
-	staleNoWord                    // etcd does not answer
-	staleResync                    // etcd holds something else than what is answered, until a list
+	staleNoWord                  // etcd does not answer
+	staleResync                  // etcd holds something else than what is answered, until a list
 	staleKinds
 )
 
