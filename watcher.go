@@ -23,6 +23,8 @@ const (
 	requestTimeout = 10 * time.Second
 	// retryMax caps the wait between attempts while etcd cannot be reached.
 	retryMax = 5 * time.Second
+	// progressGrace is how long a new watch goes without progress requests.
+	progressGrace = time.Second
 	// relistJitter spreads the lists of many CoreDNS replicas that find the
 	// same reason to list again at once, as after a compaction.
 	relistJitter = 500 * time.Millisecond
@@ -186,6 +188,7 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 	// the next watch, so each gets its own.
 	wctx = metadata.AppendToOutgoingContext(wctx, "bluegreen-watch", strconv.FormatUint(w.streams.Add(1), 10))
 	ch := client.Watch(wctx, w.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	opened := time.Now()
 	for {
 		select {
 		case resp, ok := <-ch:
@@ -209,8 +212,13 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			}
 		case <-w.progress:
 			// etcd answers once the watch has sent every revision up to
-			// now; the heartbeat notices if it never does.
-			client.RequestProgress(wctx)
+			// now; the heartbeat notices if it never does. Not in the
+			// watch's first moments: some etcd releases never answer a
+			// request made while a new watch catches up and finds no event
+			// (etcd-io/etcd#17507); etcd catches up every 100ms.
+			if time.Since(opened) > progressGrace {
+				client.RequestProgress(wctx)
+			}
 		case again := <-w.relist:
 			if w.store.stillList(again.list) { // else a list since has answered it
 				return rev, again
