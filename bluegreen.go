@@ -40,6 +40,7 @@ type BlueGreen struct {
 	Fall  fall.F
 
 	ttl       uint32
+	maxTTL    uint32 // the largest ttl key taken
 	prefix    string
 	etcd      clientv3.Config
 	stateFile string // the snapshot option; "" for none
@@ -71,7 +72,7 @@ func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
-	bg.store = newStore(ctx, bg.prefix, bg.Zones, policy{ttl: bg.ttl, failover: bg.failover}, bg.probes, &bg.snap)
+	bg.store = newStore(ctx, bg.prefix, bg.Zones, policy{ttl: bg.ttl, maxTTL: bg.maxTTL, failover: bg.failover}, bg.probes, &bg.snap)
 
 	wait := startupWait
 	var fileRev int64 // the state file's: its writer leaves it be until etcd says more

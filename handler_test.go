@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin/pkg/dnstest"
 	"github.com/coredns/coredns/plugin/pkg/fall"
 	"github.com/coredns/coredns/plugin/pkg/upstream"
@@ -31,7 +32,7 @@ func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 // themselves) and stop at the end of the test.
 func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
 	ctx, cancel := context.WithCancel(context.Background())
-	s := newStore(ctx, "/bluegreen/", []string{"example.org."}, policy{ttl: 30, failover: true},
+	s := newStore(ctx, "/bluegreen/", []string{"example.org."}, policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true},
 		probeConfig{interval: time.Hour, timeout: 100 * time.Millisecond, rise: 100, fall: 100}, snap)
 	t.Cleanup(func() {
 		cancel()

@@ -12,6 +12,7 @@ import (
 // policy is what the Corefile sets that bears on what a name answers.
 type policy struct {
 	ttl      uint32 // for names without a ttl key
+	maxTTL   uint32 // the largest ttl key taken
 	failover bool   // a name whose active colour is down may answer the idle one
 }
 
@@ -77,7 +78,7 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 		e.canary = k.canary.value
 	}
 	if k.check.ok {
-		e.check = k.check.value.Raw
+		e.check = k.check.value.String()
 	}
 
 	// Checks leave out the addresses that are down. A colour with every

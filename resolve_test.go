@@ -13,7 +13,7 @@ import (
 
 const app = "app.example.org."
 
-var testPolicy = policy{ttl: 30, failover: true}
+var testPolicy = policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true}
 
 // keysOf builds app.example.org's keys from puts of "field=value", one
 // revision each from rev, as the store records them.
@@ -70,7 +70,7 @@ func TestResolveKeepsLastGoodValue(t *testing.T) {
 	want := []problem{
 		{schema.FieldActive, 10, `"purple" is not a colour, want blue or green`},
 		{schema.FieldBlue, 11, `"10.0.1.999" is neither an IP address nor a hostname`},
-		{schema.FieldTTL, 12, `"soon" is not a TTL, want whole seconds from 0 to 2147483647`},
+		{schema.FieldTTL, 12, `"soon" is not a TTL, want whole seconds from 0 to 3600`},
 	}
 	if !slices.Equal(e.problems, want) {
 		t.Errorf("problems %+v, want %+v", e.problems, want)

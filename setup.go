@@ -47,6 +47,7 @@ func setup(c *caddy.Controller) error {
 func parse(c *caddy.Controller) (*BlueGreen, error) {
 	bg := &BlueGreen{
 		ttl:      defaultTTL,
+		maxTTL:   schema.DefaultMaxTTL,
 		prefix:   defaultPrefix,
 		probes:   defaultProbes,
 		failover: true,
@@ -80,6 +81,9 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 				return nil, err
 			}
 		}
+		if bg.ttl > bg.maxTTL {
+			return nil, c.Errf("ttl %d is above max_ttl %d", bg.ttl, bg.maxTTL)
+		}
 		if bg.probes.timeout > bg.probes.interval {
 			return nil, c.Errf("check_timeout %v is longer than check_interval %v", bg.probes.timeout, bg.probes.interval)
 		}
@@ -112,11 +116,20 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		if len(args) != 1 {
 			return c.ArgErr()
 		}
-		ttl, err := schema.ParseTTL(args[0])
+		ttl, err := schema.ParseTTL(args[0], schema.MaxTTL)
 		if err != nil {
 			return c.Errf("ttl: %v", err)
 		}
 		bg.ttl = ttl
+	case "max_ttl":
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		ttl, err := schema.ParseTTL(args[0], schema.MaxTTL)
+		if err != nil {
+			return c.Errf("max_ttl: %v", err)
+		}
+		bg.maxTTL = ttl
 	case "credentials":
 		if len(args) != 2 {
 			return c.Errf("credentials takes 2 arguments, USERNAME and PASSWORD")

@@ -446,7 +446,7 @@ func (s *store) put(key, value string, rev int64) string {
 		c, _ := schema.ParseColour(f)
 		k.targets[c].put(value, rev, s.targetParser(name))
 	case schema.FieldTTL:
-		k.ttl.put(value, rev, schema.ParseTTL)
+		k.ttl.put(value, rev, func(v string) (uint32, error) { return schema.ParseTTL(v, s.policy.maxTTL) })
 	case schema.FieldCanary:
 		k.canary.put(value, rev, schema.ParseCanary)
 	case schema.FieldCheck:

@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
@@ -16,31 +17,41 @@ type Check struct {
 	Path   string // with the query, for http and https
 }
 
+// String is the check as it may be shown: without its query or fragment,
+// which may hold a token.
+func (c Check) String() string { return RedactURL(c.Raw) }
+
+const checkForms = "want tcp://:PORT, http://:PORT/PATH or https://:PORT/PATH"
+
 // ParseCheck reads the value of a check key. It names no host: every address
-// of the name is probed.
+// of the name is probed. Its errors never repeat a password, a query or a
+// fragment: they reach logs and the TXT state.
 func ParseCheck(s string) (Check, error) {
 	s = strings.TrimSpace(s)
+	if len(s) > MaxValueLen {
+		return Check{}, tooLong(RedactURL(s))
+	}
+	shown := Quote(RedactURL(s))
 	u, err := url.Parse(s)
 	if (err == nil && u.User != nil) || strings.Contains(s, "@") {
-		// Never repeat a password: errors reach logs and the TXT state.
-		return Check{}, fmt.Errorf("a check takes no user or password, want tcp://:PORT, http://:PORT/PATH or https://:PORT/PATH")
+		return Check{}, errors.New("a check takes no user or password, " + checkForms)
 	}
 	if err != nil || u.Opaque != "" || u.Fragment != "" {
-		return Check{}, fmt.Errorf("%q is not a check, want tcp://:PORT, http://:PORT/PATH or https://:PORT/PATH", s)
+		return Check{}, fmt.Errorf("%s is not a check, %s", shown, checkForms)
 	}
 	if u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https" {
-		return Check{}, fmt.Errorf("check %q: scheme %q is not tcp, http or https", s, u.Scheme)
+		return Check{}, fmt.Errorf("check %s: scheme %s is not tcp, http or https", shown, Quote(u.Scheme))
 	}
 	if u.Hostname() != "" {
-		return Check{}, fmt.Errorf("check %q names a host; leave it out (%s://:%s), each address of the name is probed", s, u.Scheme, u.Port())
+		return Check{}, fmt.Errorf("check %s names a host; leave it out (%s://:%s), each address of the name is probed", shown, u.Scheme, u.Port())
 	}
 	if p, err := strconv.Atoi(u.Port()); err != nil || p < 1 || p > 65535 {
-		return Check{}, fmt.Errorf("check %q: want a port from 1 to 65535", s)
+		return Check{}, fmt.Errorf("check %s: want a port from 1 to 65535", shown)
 	}
 	c := Check{Raw: s, Scheme: u.Scheme, Port: u.Port()}
 	if u.Scheme == "tcp" {
 		if u.Path != "" || u.RawQuery != "" {
-			return Check{}, fmt.Errorf("check %q: a tcp check takes no path", s)
+			return Check{}, fmt.Errorf("check %s: a tcp check takes no path", shown)
 		}
 		return c, nil
 	}

@@ -35,5 +35,5 @@ func ParseColour(s string) (Colour, error) {
 	case FieldGreen:
 		return Green, nil
 	}
-	return Blue, fmt.Errorf("%q is not a colour, want blue or green", s)
+	return Blue, fmt.Errorf("%s is not a colour, want blue or green", Quote(s))
 }

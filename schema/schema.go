@@ -18,6 +18,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -48,22 +49,41 @@ func ParseKey(prefix, key string) (name, field string, err error) {
 	rest, ok := strings.CutPrefix(key, prefix)
 	i := strings.LastIndexByte(rest, '/')
 	if !ok || i < 0 {
-		return "", "", fmt.Errorf("key %q is not %sNAME/FIELD", key, prefix)
+		return "", "", fmt.Errorf("key %s is not %sNAME/FIELD", Quote(key), prefix)
 	}
 	name, field = rest[:i], rest[i+1:]
 	if err := ValidateName(name); err != nil {
-		return "", "", fmt.Errorf("key %q: bad name: %w", key, err)
+		return "", "", fmt.Errorf("key %s: bad name: %w", Quote(key), err)
 	}
 	return name, field, nil
 }
 
 // ValidateName accepts a name as the layout writes it: lowercase
 // letter-digit-hyphen labels (underscores too, for service names), without a
-// trailing dot.
-func ValidateName(name string) error { return validateHostname(name) }
+// trailing dot. A first label of blue, green or _bluegreen is refused: such
+// a name is the preview or the state of the name below it, and managing it
+// would hide that view.
+func ValidateName(name string) error {
+	if err := validateHostname(name); err != nil {
+		return err
+	}
+	if first, parent, ok := strings.Cut(name, "."); ok && slices.Contains(ViewLabels, first) {
+		return fmt.Errorf("%s is the %s view of %s, not a name to manage: pick a name whose first label is not %s", Quote(name), first, parent, strings.Join(ViewLabels, ", "))
+	}
+	return nil
+}
+
+// ViewLabels are the first labels of the names that show one managed name
+// NAME: blue.NAME and green.NAME answer a colour, _bluegreen.NAME its state.
+var ViewLabels = []string{FieldBlue, FieldGreen, StateLabel}
+
+// StateLabel is the first label of the name whose TXT record is a name's
+// state.
+const StateLabel = "_bluegreen"
 
 // Validate reports whether value may be stored in field: nil exactly when
-// the plugin would take it. An unknown field is ErrUnknownField.
+// the plugin would take it with the default limits (a Corefile may allow
+// longer TTLs). An unknown field is ErrUnknownField.
 func Validate(field, value string) error {
 	var err error
 	switch field {
@@ -72,7 +92,7 @@ func Validate(field, value string) error {
 	case FieldBlue, FieldGreen:
 		_, err = ParseTarget(value)
 	case FieldTTL:
-		_, err = ParseTTL(value)
+		_, err = ParseTTL(value, DefaultMaxTTL)
 	case FieldCanary:
 		_, err = ParseCanary(value)
 	case FieldCheck:

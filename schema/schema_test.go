@@ -63,13 +63,19 @@ func TestParseColourTTLCanary(t *testing.T) {
 			t.Errorf("ParseColour(%q) succeeded", bad)
 		}
 	}
-	if ttl, err := ParseTTL("300"); err != nil || ttl != 300 {
-		t.Errorf("ParseTTL(300) = %d, %v", ttl, err)
+	if ttl, err := ParseTTL("3600", DefaultMaxTTL); err != nil || ttl != 3600 {
+		t.Errorf("ParseTTL(3600) = %d, %v", ttl, err)
 	}
-	for _, bad := range []string{"", "-1", "30s", "2147483648"} {
-		if _, err := ParseTTL(bad); err == nil {
+	for _, bad := range []string{"", "-1", "30s", "2147483648", "3601", "99999999"} {
+		if _, err := ParseTTL(bad, DefaultMaxTTL); err == nil {
 			t.Errorf("ParseTTL(%q) succeeded", bad)
 		}
+	}
+	if _, err := ParseTTL("99999999", DefaultMaxTTL); err == nil || !strings.Contains(err.Error(), "above the maximum of 3600 seconds") {
+		t.Errorf("ParseTTL(99999999) error = %v, want the maximum named", err)
+	}
+	if ttl, err := ParseTTL("86400", MaxTTL); err != nil || ttl != 86400 {
+		t.Errorf("ParseTTL(86400) with a raised maximum = %d, %v", ttl, err)
 	}
 	if n, err := ParseCanary("100"); err != nil || n != 100 {
 		t.Errorf("ParseCanary(100) = %d, %v", n, err)
@@ -135,7 +141,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{FieldActive, "green", true}, {FieldActive, "Green", false},
 		{FieldBlue, "10.0.1.1", true}, {FieldGreen, "10.0.1.300", false},
-		{FieldTTL, "30", true}, {FieldTTL, "30s", false},
+		{FieldTTL, "30", true}, {FieldTTL, "30s", false}, {FieldTTL, "7200", false},
 		{FieldCanary, "10", true}, {FieldCanary, "110", false},
 		{FieldCheck, "tcp://:80", true}, {FieldCheck, "tcp://db:80", false},
 	} {

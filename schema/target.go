@@ -41,7 +41,13 @@ func ParseTarget(s string) (Target, error) {
 	if s == "" {
 		return t, errors.New("empty target, want addresses or a hostname")
 	}
+	if len(s) > MaxValueLen {
+		return t, tooLong(s)
+	}
 	parts := strings.Split(s, ",")
+	if len(parts) > MaxAddresses {
+		return t, fmt.Errorf("%d addresses, want at most %d", len(parts), MaxAddresses)
+	}
 	if len(parts) == 1 && net.ParseIP(s) == nil {
 		host := strings.ToLower(strings.TrimSuffix(s, "."))
 		if err := validateHostname(host); err != nil {
@@ -54,9 +60,11 @@ func ParseTarget(s string) (Target, error) {
 		ip := net.ParseIP(strings.TrimSpace(p))
 		switch {
 		case strings.TrimSpace(p) == "":
-			return t, fmt.Errorf("%q has an empty address: one comma too many", s)
+			return t, fmt.Errorf("%s has an empty address: one comma too many", Quote(s))
 		case ip == nil:
-			return t, fmt.Errorf("%q is not an IP address (a hostname target must stand alone)", p)
+			return t, fmt.Errorf("%s is not an IP address (a hostname target must stand alone)", Quote(p))
+		case ip.IsUnspecified() || ip.IsMulticast() || ip.Equal(net.IPv4bcast):
+			return t, fmt.Errorf("%s is not an address a client can connect to (unspecified, broadcast or multicast)", ip)
 		case ip.To4() != nil:
 			t.A = append(t.A, ip.To4())
 		default:
@@ -72,24 +80,24 @@ func ParseTarget(s string) (Target, error) {
 // mistyped address such as 10.0.1.300 is not taken for a name.
 func validateHostname(s string) error {
 	if len(s) > 253 {
-		return fmt.Errorf("%q is longer than 253 characters", s)
+		return fmt.Errorf("%s is longer than 253 characters", Quote(s))
 	}
 	labels := strings.Split(s, ".")
 	for _, l := range labels {
 		if l == "" || len(l) > 63 {
-			return fmt.Errorf("%q is not a hostname: empty or over-long label", s)
+			return fmt.Errorf("%s is not a hostname: empty or over-long label", Quote(s))
 		}
 		for _, r := range l {
 			if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' && r != '_' {
-				return fmt.Errorf("%q is not a hostname: %q is not a lowercase letter, digit, hyphen or underscore", s, r)
+				return fmt.Errorf("%s is not a hostname: %q is not a lowercase letter, digit, hyphen or underscore", Quote(s), r)
 			}
 		}
 		if l[0] == '-' || l[len(l)-1] == '-' {
-			return fmt.Errorf("%q is not a hostname: label %q starts or ends with a hyphen", s, l)
+			return fmt.Errorf("%s is not a hostname: label %q starts or ends with a hyphen", Quote(s), l)
 		}
 	}
 	if _, err := strconv.Atoi(labels[len(labels)-1]); err == nil {
-		return fmt.Errorf("%q is neither an IP address nor a hostname", s)
+		return fmt.Errorf("%s is neither an IP address nor a hostname", Quote(s))
 	}
 	return nil
 }
