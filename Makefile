@@ -22,6 +22,7 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzKeys$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) .
+	$(GO) test -run '^$$' -fuzz '^FuzzStateTXT$$' -fuzztime $(FUZZTIME) .
 
 # bluegreen beside hosts, etcd and whoami under dnsperf, flip latency, churn
 # and scale; writes BENCHMARKS.md. Takes about 11 minutes. dnsperf comes from

@@ -48,6 +48,10 @@ type BlueGreen struct {
 	failover  bool
 	upstream  *upstream.Upstream
 
+	preview     networks     // clients that may ask for previews and states
+	nameServers []nameServer // the ns option; none for the default
+	listen      []string     // the addresses the server block listens on
+
 	// canaryV4 and canaryV6 cut a client's address to its network for the
 	// canary split.
 	canaryV4, canaryV6 uint8

@@ -13,8 +13,8 @@ import (
 	"github.com/miekg/dns"
 )
 
-// networks are 10,000 distinct client /24s.
-var networks = func() []netip.Addr {
+// clientNets are 10,000 distinct client /24s.
+var clientNets = func() []netip.Addr {
 	out := make([]netip.Addr, 10000)
 	for i := range out {
 		out[i] = netip.AddrFrom4([4]byte{10, byte(i / 256), byte(i % 256), 0})
@@ -71,7 +71,7 @@ func TestCanaryShare(t *testing.T) {
 		for _, canary := range []int{0, 1, 10, 50, 90, 100} {
 			bg := canaryPlugin(t, active.String(), canary)
 			idle := 0
-			for _, n := range networks {
+			for _, n := range clientNets {
 				c, scope := colourFor(t, bg, n)
 				if c != active {
 					idle++
@@ -82,8 +82,8 @@ func TestCanaryShare(t *testing.T) {
 					t.Fatalf("canary %d: client subnet scope %d, want 0: everyone gets the same answer", canary, scope)
 				}
 			}
-			share := 100 * float64(idle) / float64(len(networks))
-			t.Logf("active %s, canary %d: %.2f%% of %d client networks answered %s", active, canary, share, len(networks), active.Other())
+			share := 100 * float64(idle) / float64(len(clientNets))
+			t.Logf("active %s, canary %d: %.2f%% of %d client clientNets answered %s", active, canary, share, len(clientNets), active.Other())
 			if share < float64(canary)-2 || share > float64(canary)+2 {
 				t.Errorf("active %s, canary %d: %.2f%% of clients got the idle colour, want within 2 points", active, canary, share)
 			}
@@ -97,7 +97,7 @@ func TestCanarySticky(t *testing.T) {
 	bg := canaryPlugin(t, "blue", 50)
 	first := map[netip.Addr]schema.Colour{}
 	for round := range 3 {
-		for _, n := range networks[:1000] {
+		for _, n := range clientNets[:1000] {
 			c, _ := colourFor(t, bg, n)
 			if was, ok := first[n]; ok && was != c {
 				t.Fatalf("round %d: client network %s moved from %s to %s", round, n, was, c)
@@ -105,7 +105,7 @@ func TestCanarySticky(t *testing.T) {
 			first[n] = c
 		}
 	}
-	for _, n := range networks[:1000] {
+	for _, n := range clientNets[:1000] {
 		for _, host := range []byte{1, 77, 254} {
 			src := n.As4()
 			src[3] = host
@@ -132,14 +132,14 @@ func TestCanaryMonotone(t *testing.T) {
 	var before []schema.Colour
 	for i, step := range steps {
 		bg := canaryPlugin(t, step.active, step.canary)
-		now := make([]schema.Colour, len(networks))
-		for j, n := range networks {
+		now := make([]schema.Colour, len(clientNets))
+		for j, n := range clientNets {
 			now[j], _ = colourFor(t, bg, n)
 		}
 		if i > 0 {
 			prev := steps[i-1]
 			moved := 0
-			for j := range networks {
+			for j := range clientNets {
 				if before[j] == now[j] {
 					continue
 				}
@@ -156,10 +156,10 @@ func TestCanaryMonotone(t *testing.T) {
 					allowed = active
 				}
 				if now[j] != allowed {
-					t.Fatalf("step %d (%s %d): client %s moved from %s to %s", i, step.active, step.canary, networks[j], before[j], now[j])
+					t.Fatalf("step %d (%s %d): client %s moved from %s to %s", i, step.active, step.canary, clientNets[j], before[j], now[j])
 				}
 			}
-			t.Logf("step %d: active %s, canary %d: %d of %d client networks moved", i, step.active, step.canary, moved, len(networks))
+			t.Logf("step %d: active %s, canary %d: %d of %d client clientNets moved", i, step.active, step.canary, moved, len(clientNets))
 		}
 		before = now
 	}

@@ -1,10 +1,7 @@
 package bluegreen
 
 import (
-	"fmt"
 	"slices"
-	"strconv"
-	"time"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
 )
@@ -19,9 +16,9 @@ type entry struct {
 	share    uint8         // the canary share in effect: 0 while it cannot apply
 	targets  [2]schema.Target
 	ttl      uint32
-	rev      int64    // the newest revision that changed one of the name's keys
-	check    string   // the check key, "" for none
-	down     []string // addresses failing their check, sorted
+	rev      int64        // the newest revision that changed one of the name's keys
+	check    schema.Check // the check key; Raw is "" for none
+	down     []string     // addresses failing their check, sorted
 	problems []problem
 }
 
@@ -35,6 +32,12 @@ type problem struct {
 // noActiveKey is why a name with keys but no good active value is not
 // served: a name is retired by deleting its active key.
 const noActiveKey = "no active key"
+
+// emptyNonTerminal is the entry of a name that has no keys but has a
+// managed name below it, such as sub.example.org above app.sub.example.org:
+// it exists, with no data (RFC 8020: a resolver may take an NXDOMAIN there
+// to mean that nothing below exists).
+var emptyNonTerminal = &entry{unserved: "empty non-terminal"}
 
 func (e *entry) serving() bool { return e.unserved == "" }
 
@@ -59,68 +62,4 @@ func (e *entry) isDown(c schema.Colour) bool {
 		}
 	}
 	return true
-}
-
-// stateTXT lists the name's state for the _bluegreen TXT record, one
-// "key=value" string each: what etcd asks for, what checks found, why a key
-// is ignored, and since when the answers are stale if they are. It is built
-// per query: such queries are rare, and memory per name is not.
-func (e *entry) stateTXT(stale staleness) []string {
-	active := e.active.String()
-	if e.unserved == noActiveKey {
-		active = ""
-	}
-	txt := []string{
-		"active=" + active,
-		"blue=" + e.targets[schema.Blue].Raw,
-		"green=" + e.targets[schema.Green].Raw,
-		"ttl=" + strconv.FormatUint(uint64(e.ttl), 10),
-		"canary=" + strconv.FormatUint(uint64(e.canary), 10),
-		"revision=" + strconv.FormatInt(e.rev, 10),
-	}
-	if !e.serving() {
-		txt = append(txt, "not_served="+e.unserved)
-	}
-	if e.share != e.canary && e.serving() {
-		idle := e.active.Other()
-		switch {
-		case e.failover:
-			txt = append(txt, "canary_paused=failover")
-		case !e.targets[idle].Set():
-			txt = append(txt, "canary_paused="+idle.String()+" has no target")
-		default:
-			txt = append(txt, "canary_paused="+idle.String()+" is down")
-		}
-	}
-	if e.check != "" {
-		txt = append(txt, "check="+e.check)
-	}
-	for _, addr := range e.down {
-		txt = append(txt, "down="+addr)
-	}
-	if e.failover {
-		txt = append(txt, fmt.Sprintf("failover=%s is down, answering %s", e.active, e.answering()))
-	}
-	for _, p := range e.problems {
-		txt = append(txt, "ignored="+p.field+": "+p.why)
-	}
-	if !stale.since.IsZero() {
-		txt = append(txt, "stale_since="+stale.since.UTC().Format(time.RFC3339), "stale_reason="+stale.why)
-	}
-	return txtStrings(txt)
-}
-
-// txtStrings cuts strings longer than a TXT character-string may be (255
-// octets); clients read the pieces in order.
-func txtStrings(in []string) []string {
-	const max = 255
-	out := make([]string, 0, len(in))
-	for _, s := range in {
-		for len(s) > max {
-			out = append(out, s[:max])
-			s = s[max:]
-		}
-		out = append(out, s)
-	}
-	return out
 }

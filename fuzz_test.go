@@ -118,3 +118,62 @@ func servePacks(t *testing.T, bg *BlueGreen, q *dns.Msg) {
 		}
 	}
 }
+
+// FuzzStateTXT puts an arbitrary field and value, and a check with a secret
+// in its user, query or fragment, on a served name. Neither the TXT state on
+// the wire nor the log may hold the secret or a control byte.
+func FuzzStateTXT(f *testing.F) {
+	f.Add("actve\x00\x07\x1b[2J", "green", "http://:8080/health", "&x=1", uint8(0))
+	f.Add("ttl", "99999999", "https://:8443/ready", "", uint8(1))
+	f.Add("check", "http://user:pw@:80/", "http://", ":80/", uint8(2))
+	f.Add("blue", strings.Repeat("\\\x1b", 300), "tcp://:", "5432", uint8(0))
+	f.Add(strings.Repeat("x", 400), "", "http://:80/a@b", "", uint8(2))
+	f.Fuzz(func(t *testing.T, field, value, before, after string, sep uint8) {
+		const secret = "s3cr3tT0k3n"
+		check := before + "?" + secret + after
+		switch sep % 3 {
+		case 1:
+			check = before + "#" + secret + after
+		case 2:
+			check = before + secret + "@" + after
+		}
+		logs := captureLog(t)
+		bg := testPlugin(t, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1", "app.example.org/green=127.0.2.1")
+		bg.store.apply([]keyValue{
+			{key: "/bluegreen/app.example.org/" + field, value: value, rev: 8},
+			{key: "/bluegreen/app.example.org/check", value: check, rev: 8},
+		})
+		rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: true})
+		bg.ServeDNS(context.Background(), rec, test.Case{Qname: "_bluegreen." + app, Qtype: dns.TypeTXT}.Msg())
+		if rec.Msg == nil || len(rec.Msg.Answer) != 1 {
+			t.Fatalf("no TXT state: %v", rec.Msg)
+		}
+		if _, err := rec.Msg.Pack(); err != nil {
+			t.Fatalf("the state does not pack: %v", err)
+		}
+		// Every octet of the answer's character-strings, as a client reads them.
+		buf := make([]byte, dns.MaxMsgSize)
+		end, err := dns.PackRR(rec.Msg.Answer[0], buf, 0, nil, false)
+		if err != nil {
+			t.Fatalf("packing the state: %v", err)
+		}
+		var shown []byte
+		rdata := buf[end-int(rec.Msg.Answer[0].Header().Rdlength) : end]
+		for i := 0; i < len(rdata); i += 1 + int(rdata[i]) {
+			shown = append(shown, rdata[i+1:i+1+int(rdata[i])]...)
+		}
+		for _, c := range shown {
+			if c < ' ' || c > '~' {
+				t.Fatalf("octet %#x in the TXT state: %q", c, shown)
+			}
+		}
+		if strings.Contains(string(shown), secret) {
+			t.Fatalf("the secret in the TXT state: %q", shown)
+		}
+		for _, line := range strings.SplitAfter(logs.String(), "\n") {
+			if strings.Contains(line, secret) || strings.ContainsFunc(strings.TrimSuffix(line, "\n"), func(r rune) bool { return r < ' ' || r == 0x7f }) {
+				t.Fatalf("log line %q", line)
+			}
+		}
+	})
+}

@@ -6,7 +6,6 @@ import (
 	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin"
 	"github.com/coredns/coredns/plugin/metrics"
-	"github.com/coredns/coredns/plugin/pkg/dnsutil"
 	"github.com/coredns/coredns/request"
 	"github.com/miekg/dns"
 )
@@ -20,6 +19,19 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	if zone == "" || state.QClass() != dns.ClassINET {
 		return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
 	}
+	qtype := state.QType()
+	// The zone lives in memory, not in a file: there is nothing to
+	// transfer, and nothing to be notified of. With fallthrough, a plugin
+	// after this one may hold the zone.
+	if r.Opcode != dns.OpcodeQuery || qtype == dns.TypeAXFR || qtype == dns.TypeIXFR {
+		if bg.Fall.Through(qname) {
+			return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
+		}
+		if r.Opcode != dns.OpcodeQuery {
+			return dns.RcodeNotImplemented, nil
+		}
+		return dns.RcodeRefused, nil
+	}
 
 	snap := bg.snap.Load()
 	if snap == nil { // etcd has not been listed yet: no answer is better than a wrong one
@@ -29,33 +41,50 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		return dns.RcodeServerFailure, nil
 	}
 	e, asks := snap.lookup(qname)
+	// Previews and states are for the people running the release.
+	if e != nil && asks != askName && !bg.preview.contains(remoteIP(w.RemoteAddr())) {
+		previewsRefusedTotal.WithLabelValues(metrics.WithServer(ctx)).Inc()
+		return dns.RcodeRefused, nil
+	}
+	ns, isNS := bg.nameServer(qname, zone)
+	isNS = isNS && e == nil
 	// A name that is not served answers only its TXT state.
-	if (e == nil || (!e.serving() && asks != askState)) && bg.Fall.Through(qname) {
+	if (e == nil || (!e.serving() && asks != askState)) && !isNS && bg.Fall.Through(qname) {
 		return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
 	}
 
 	m := new(dns.Msg)
 	m.SetReply(r)
 	m.Authoritative = true
-	qtype := state.QType()
 	ecs := clientSubnet(r)
 	var scope uint8 // of the client subnet: how much of it the answer depends on
 	switch {
 	case qname == zone && qtype == dns.TypeSOA:
 		m.Answer = []dns.RR{bg.soa(zone, snap.rev)}
-	case e == nil && qname == zone: // the apex exists: no data
+	case qname == zone && qtype == dns.TypeNS:
+		m.Answer, m.Extra = bg.nsRecords(zone)
+	case qtype == dns.TypeANY && (isNS || (qname == zone && e == nil)):
+		m.Answer = []dns.RR{rfc8482(state.QName(), bg.ttl)}
+	case isNS:
+		m.Answer = bg.nameServerAddrs(ns, state.QName(), qtype)
+	case e == nil && (qname == zone || bg.aboveNameServer(qname, zone)): // exists: no data
 	case e == nil:
 		m.Rcode = dns.RcodeNameError
 	case asks == askState:
 		if qtype == dns.TypeTXT || qtype == dns.TypeANY {
 			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT(snap.stale)}}
 		}
-	case !e.serving(): // no data: the name exists, its TXT state below it does
+	case !e.serving(): // no data: the name exists, or its TXT state below it does
 	default:
 		var c schema.Colour
 		c, scope = bg.colourFor(e, asks, qname, w, ecs)
 		t := e.targets[c]
-		m.Answer = answer(state.QName(), qtype, t, e.ttl)
+		switch {
+		case qtype == dns.TypeANY && t.CNAME == "" && t.Set():
+			m.Answer = []dns.RR{rfc8482(state.QName(), e.ttl)}
+		default:
+			m.Answer = answer(state.QName(), qtype, t, e.ttl)
+		}
 		if t.CNAME != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {
 			rrs, chased := bg.chase(ctx, state, t.CNAME)
 			// Names that point at each other bring back their CNAMEs at
@@ -73,8 +102,33 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	if ecs != nil {
 		echoSubnet(m, ecs, scope)
 	}
+	fit(state, m)
 	w.WriteMsg(m)
 	return dns.RcodeSuccess, nil
+}
+
+// maxUDPSize caps answers over UDP, whatever size a client claims it takes:
+// the size DNS Flag Day 2020 set, which bounds what a spoofed query can make
+// this server send to its victim. A larger answer is truncated, and the
+// client asks again over TCP.
+const maxUDPSize = 1232
+
+// fit truncates m to what the client takes, setting TC when records had to
+// go: a client that gets TC asks again over TCP, and one that gets nothing
+// waits for its timeout.
+func fit(state request.Request, m *dns.Msg) {
+	size := state.Size()
+	if state.Proto() == "udp" {
+		size = min(size, maxUDPSize)
+	}
+	m.Truncate(size)
+}
+
+// rfc8482 is the answer to ANY at a name with data: one synthesized HINFO
+// record (RFC 8482) instead of every record, so that ANY is no lever for
+// amplification.
+func rfc8482(name string, ttl uint32) dns.RR {
+	return &dns.HINFO{Hdr: header(name, dns.TypeHINFO, ttl), Cpu: "RFC8482"}
 }
 
 // colourFor is the colour that what is asked of e answers this client, and
@@ -145,20 +199,4 @@ func answer(qname string, qtype uint16, t schema.Target, ttl uint32) []dns.RR {
 
 func header(name string, rrtype uint16, ttl uint32) dns.RR_Header {
 	return dns.RR_Header{Name: name, Rrtype: rrtype, Class: dns.ClassINET, Ttl: ttl}
-}
-
-// soa is the zone's synthesized SOA for negative answers. Its TTL and minimum
-// are the default TTL, so resolvers never cache a miss longer than a hit; its
-// serial follows the etcd revision.
-func (bg *BlueGreen) soa(zone string, rev int64) *dns.SOA {
-	return &dns.SOA{
-		Hdr:     header(zone, dns.TypeSOA, bg.ttl),
-		Ns:      dnsutil.Join("ns.dns", zone),
-		Mbox:    dnsutil.Join("hostmaster", zone),
-		Serial:  uint32(rev),
-		Refresh: 7200,
-		Retry:   1800,
-		Expire:  86400,
-		Minttl:  bg.ttl,
-	}
 }

@@ -20,7 +20,7 @@ import (
 // plugin answers REFUSED, so that a test sees when a query was passed on.
 func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 	t.Helper()
-	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, Next: test.NextHandler(dns.RcodeRefused, nil),
+	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, preview: defaultPreview, Next: test.NextHandler(dns.RcodeRefused, nil),
 		upstream: upstream.New(), canaryV4: defaultCanaryV4, canaryV6: defaultCanaryV6}
 	bg.store = testStore(t, &bg.snap)
 	bg.store.replace(keyValues(7, kvs...), 7)
@@ -65,7 +65,7 @@ var testKeys = []string{
 	"half.example.org/blue=10.0.4.1",
 }
 
-const soa = "example.org.	30	IN	SOA	ns.dns.example.org. hostmaster.example.org. 7 7200 1800 86400 30"
+const soa = "example.org.	30	IN	SOA	ns.dns.example.org. hostmaster.example.org. 7 86400 7200 3600000 300"
 
 func TestServeDNS(t *testing.T) {
 	bg := testPlugin(t, testKeys...)
@@ -126,10 +126,10 @@ func TestServeDNS(t *testing.T) {
 		{Qname: "red.app.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 		// The apex of a zone with no name there exists, with an SOA.
 		{Qname: "empty.test.", Qtype: dns.TypeSOA, Answer: []dns.RR{
-			test.SOA("empty.test.	30	IN	SOA	ns.dns.empty.test. hostmaster.empty.test. 7 7200 1800 86400 30"),
+			test.SOA("empty.test.	30	IN	SOA	ns.dns.empty.test. hostmaster.empty.test. 7 86400 7200 3600000 300"),
 		}},
 		{Qname: "empty.test.", Qtype: dns.TypeA, Ns: []dns.RR{
-			test.SOA("empty.test.	30	IN	SOA	ns.dns.empty.test. hostmaster.empty.test. 7 7200 1800 86400 30"),
+			test.SOA("empty.test.	30	IN	SOA	ns.dns.empty.test. hostmaster.empty.test. 7 86400 7200 3600000 300"),
 		}},
 		// Outside the zones: passed on.
 		{Qname: "app.example.net.", Qtype: dns.TypeA, Rcode: dns.RcodeRefused},

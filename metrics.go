@@ -14,6 +14,12 @@ var (
 		Help:      "Answers for managed names (and their blue. and green. previews), by the colour answered.",
 	}, []string{"server", "colour"})
 
+	previewsRefusedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "previews_refused_total",
+		Help:      "Queries for a preview (blue.NAME, green.NAME) or a state (_bluegreen.NAME) refused: the client is outside the preview networks.",
+	}, []string{"server"})
 	// The gauges describe one watcher each, so they are labelled with its
 	// prefix: server blocks with different prefixes do not overwrite
 	// each other.

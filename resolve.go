@@ -78,7 +78,7 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 		e.canary = k.canary.value
 	}
 	if k.check.ok {
-		e.check = k.check.value.String()
+		e.check = *k.check.value
 	}
 
 	// Checks leave out the addresses that are down. A colour with every

@@ -54,6 +54,8 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 		upstream: upstream.New(),
 		canaryV4: defaultCanaryV4,
 		canaryV6: defaultCanaryV6,
+		preview:  defaultPreview,
+		listen:   dnsserver.GetConfig(c).ListenHosts,
 		etcd: clientv3.Config{
 			Endpoints:            []string{defaultEndpoint},
 			DialTimeout:          requestTimeout,
@@ -191,6 +193,21 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		} else {
 			bg.probes.fall = n
 		}
+	case "preview":
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		n, err := parseNetworks(args)
+		if err != nil {
+			return c.Errf("preview: %v", err)
+		}
+		bg.preview = n
+	case "ns":
+		ns, err := parseNameServer(args)
+		if err != nil {
+			return c.Err(err.Error())
+		}
+		bg.nameServers = append(bg.nameServers, ns)
 	case "failover":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return c.Errf("failover takes on or off")

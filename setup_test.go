@@ -53,6 +53,30 @@ func TestParseTrafficPolicy(t *testing.T) {
 	}
 }
 
+func TestParseZoneAndPreview(t *testing.T) {
+	c := caddy.NewTestController("dns", `bluegreen example.org {
+		preview 10.1.0.0/16 2001:db8::/32 192.0.2.7
+		ns ns1.example.org 192.0.2.1 2001:db8::1
+		ns NS2.Example.NET.
+		max_ttl 86400
+		ttl 7200
+	}`)
+	bg, err := parse(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := bg.preview.String(); got != "10.1.0.0/16 2001:db8::/32 192.0.2.7/32" {
+		t.Errorf("preview %s", got)
+	}
+	if len(bg.nameServers) != 2 || bg.nameServers[0].name != "ns1.example.org." || len(bg.nameServers[0].addrs) != 2 ||
+		bg.nameServers[1].name != "ns2.example.net." || len(bg.nameServers[1].addrs) != 0 {
+		t.Errorf("name servers %+v", bg.nameServers)
+	}
+	if bg.maxTTL != 86400 || bg.ttl != 7200 {
+		t.Errorf("max_ttl %d, ttl %d", bg.maxTTL, bg.ttl)
+	}
+}
+
 func TestParseDefaults(t *testing.T) {
 	c := caddy.NewTestController("dns", "bluegreen")
 	c.ServerBlockKeys = []string{"example.org:53"}
@@ -62,7 +86,8 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if !slices.Equal(bg.Zones, []string{"example.org."}) || !slices.Equal(bg.etcd.Endpoints, []string{"http://localhost:2379"}) ||
 		bg.prefix != "/bluegreen/" || bg.ttl != 30 || bg.etcd.TLS != nil || bg.Fall.Through("a.example.org.") ||
-		bg.canaryV4 != 24 || bg.canaryV6 != 56 || bg.probes != defaultProbes || !bg.failover {
+		bg.canaryV4 != 24 || bg.canaryV6 != 56 || bg.probes != defaultProbes || !bg.failover ||
+		bg.maxTTL != 3600 || bg.preview.String() != "127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7" || bg.nameServers != nil {
 		t.Errorf("defaults: zones %v, endpoints %v, prefix %q, ttl %d, tls %v, fall %v", bg.Zones, bg.etcd.Endpoints, bg.prefix, bg.ttl, bg.etcd.TLS, bg.Fall)
 	}
 }
@@ -92,6 +117,12 @@ func TestParseErrors(t *testing.T) {
 		{"bluegreen {\n check_fall x\n}", `Testfile:2 - Error during parsing: check_fall "x": want a count`},
 		{"bluegreen {\n failover no\n}", "Testfile:2 - Error during parsing: failover takes on or off"},
 		{"bluegreen {\n check_interval 1s\n check_timeout 2s\n}", "Testfile:4 - Error during parsing: check_timeout 2s is longer than check_interval 1s"},
+		{"bluegreen {\n preview\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
+		{"bluegreen {\n preview 10.0.0.0/33\n}", `Testfile:2 - Error during parsing: preview: "10.0.0.0/33" is not a network`},
+		{"bluegreen {\n ns\n}", "Testfile:2 - Error during parsing: ns takes a name and its addresses"},
+		{"bluegreen {\n ns ns1.example.org 192.0.2.300\n}", `Testfile:2 - Error during parsing: ns ns1.example.org: "192.0.2.300" is not an IP address`},
+		{"bluegreen {\n max_ttl 1h\n}", `Testfile:2 - Error during parsing: max_ttl: "1h" is not a TTL`},
+		{"bluegreen {\n ttl 7200\n}", "Error during parsing: ttl 7200 is above max_ttl 3600"},
 	}
 	for _, tc := range tests {
 		_, err := parse(caddy.NewTestController("dns", tc.corefile))

@@ -18,7 +18,6 @@ import (
 // a thousand flips a second.
 type snapshot struct {
 	rev    int64
-	names  int // entries, served or not
 	served int // entries served
 	stale  staleness
 	dirs   [fanout]*shardDir
@@ -62,7 +61,7 @@ func (s *snapshot) each(f func(name string, e *entry)) {
 // with returns a copy of s at revision rev with changes applied; a nil entry
 // removes the name.
 func (s *snapshot) with(rev int64, changes map[string]*entry) *snapshot {
-	n := &snapshot{rev: rev, names: s.names, served: s.served, dirs: s.dirs}
+	n := &snapshot{rev: rev, served: s.served, dirs: s.dirs}
 	var copiedDir [fanout]bool
 	var copiedShard [fanout][fanout]bool
 	for name, e := range changes {
@@ -82,18 +81,14 @@ func (s *snapshot) with(rev int64, changes map[string]*entry) *snapshot {
 			n.dirs[d][i], copiedShard[d][i] = shard, true
 		}
 		shard := n.dirs[d][i]
-		if was, had := shard[name]; had {
-			n.names--
-			if was.serving() {
-				n.served--
-			}
+		if was, had := shard[name]; had && was.serving() {
+			n.served--
 		}
 		if e == nil {
 			delete(shard, name)
 			continue
 		}
 		shard[name] = e
-		n.names++
 		if e.serving() {
 			n.served++
 		}
@@ -112,6 +107,7 @@ const (
 )
 
 // lookup finds the entry a query name asks about, and what it asks of it.
+// An empty non-terminal has no views.
 func (s *snapshot) lookup(qname string) (*entry, asked) {
 	if e := s.get(qname); e != nil {
 		return e, askName
@@ -131,5 +127,8 @@ func (s *snapshot) lookup(qname string) (*entry, asked) {
 	default:
 		return nil, askName
 	}
-	return s.get(parent), a
+	if e := s.get(parent); e != emptyNonTerminal {
+		return e, a
+	}
+	return nil, askName
 }

@@ -105,8 +105,8 @@ func stateOf(s *snapshot, prefix string, ttl uint32) *stateFile {
 		if e.canary != 0 {
 			keys[schema.FieldCanary] = strconv.FormatUint(uint64(e.canary), 10)
 		}
-		if e.check != "" {
-			keys[schema.FieldCheck] = e.check
+		if e.check.Raw != "" {
+			keys[schema.FieldCheck] = e.check.Raw // the file is the plugin's own: the check as it is probed
 		}
 		f.Names[strings.TrimSuffix(name, ".")] = keys
 	})

@@ -35,7 +35,7 @@ func TestStateFileRoundTrip(t *testing.T) {
 		t.Fatal("serveSeed refused a store that was never listed")
 	}
 	got := read.Load()
-	if e := got.get(app); e == nil || e.canary != 20 || e.check != "tcp://:443" {
+	if e := got.get(app); e == nil || e.canary != 20 || e.check.Raw != "tcp://:443" {
 		t.Errorf("read back %+v, want canary 20 and the check", e)
 	}
 	for _, name := range []string{app, "other.example.org."} {

@@ -32,6 +32,7 @@ type store struct {
 	names     map[string]*nameKeys            // by fully qualified name
 	strays    map[string]stray                // keys under the prefix that are not a name's, by key
 	health    map[string]map[string]addrState // name -> address -> state, for checked names
+	below     map[string]int                  // names published with keys below each name, up to its zone's apex
 	probes    *prober
 	upTo      int64                 // the revision of etcd that what the store holds is complete up to
 	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
@@ -74,7 +75,7 @@ type staleness struct {
 
 func newStore(ctx context.Context, prefix string, zones []string, pol policy, probes probeConfig, snap *atomic.Pointer[snapshot]) *store {
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
-		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}}
+		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}, below: map[string]int{}}
 	s.probes = newProber(ctx, probes, s.probed)
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
 	return s
@@ -249,7 +250,7 @@ func (s *store) probed(p *probe, state addrState) {
 	was := h[p.addr]
 	h[p.addr] = state
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		log.Infof("%s: %s is %s (check %s)", strings.TrimSuffix(p.name, "."), p.addr, result(state == stateUp), p.check.Raw)
+		log.Infof("%s: %s is %s (check %s)", strings.TrimSuffix(p.name, "."), p.addr, result(state == stateUp), p.check)
 	}
 	k := s.names[p.name]
 	s.healthMetrics(p.name, k)
@@ -507,8 +508,10 @@ func (s *store) del(key string, rev int64) string {
 }
 
 // commit resolves the names touched, starts and stops their probes, and
-// publishes them at revision rev; a name whose keys are all gone goes.
+// publishes them at revision rev; a name whose keys are all gone goes, or
+// stays as an empty non-terminal while names below it have keys.
 func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
+	old := s.current()
 	changes := make(map[string]*entry, len(touched))
 	for name := range touched {
 		k := s.names[name]
@@ -516,10 +519,52 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 			delete(s.names, name)
 			k = nil
 		}
-		changes[name] = s.resolve(name, k)
+		e := s.resolve(name, k)
+		if was := old.get(name); (was != nil && was != emptyNonTerminal) != (e != nil) {
+			s.countBelow(name, e != nil, changes)
+		}
+		if e == nil && s.below[name] > 0 {
+			e = emptyNonTerminal
+		}
+		changes[name] = e
 		s.syncProbes(name, k) // after resolve: it probes the colours the name now answers from
 	}
-	s.publish(s.current(), rev, changes, quiet)
+	s.publish(old, rev, changes, quiet)
+}
+
+// countBelow counts name, which now has keys or no longer has, at each name
+// between it and its zone's apex, and makes those without keys of their
+// own empty non-terminals or nothing.
+func (s *store) countBelow(name string, added bool, changes map[string]*entry) {
+	zone := plugin.Zones(s.zones).Matches(name)
+	for _, parent := range ancestors(name, zone) {
+		if added {
+			s.below[parent]++
+		} else if s.below[parent]--; s.below[parent] == 0 {
+			delete(s.below, parent)
+		}
+		if s.names[parent] != nil {
+			continue // a name with keys of its own
+		}
+		if s.below[parent] > 0 {
+			changes[parent] = emptyNonTerminal
+		} else {
+			changes[parent] = nil
+		}
+	}
+}
+
+// ancestors are the names strictly between name and zone, its apex.
+func ancestors(name, zone string) []string {
+	var out []string
+	for {
+		_, parent, _ := strings.Cut(name, ".")
+		if len(parent) <= len(zone) {
+			return out
+		}
+		out = append(out, parent)
+		name = parent
+	}
 }
 
 // resolve builds name's entry, and remembers the colour it answers.
@@ -541,6 +586,12 @@ func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, qui
 	namesManaged.WithLabelValues(s.prefix).Set(float64(next.served))
 	for name, e := range changes {
 		was := old.get(name)
+		if was == emptyNonTerminal { // nothing to log of a name without keys
+			was = nil
+		}
+		if e == emptyNonTerminal {
+			e = nil
+		}
 		logProblems(s.prefix, name, was, e)
 		if !quiet {
 			logChanges(name, was, e, rev)

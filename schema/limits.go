@@ -2,6 +2,7 @@ package schema
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -27,17 +28,26 @@ const (
 // saying how long it was: errors and logs repeat values, and a value may be
 // a megabyte.
 func Quote(s string) string {
-	if len(s) <= quoteLen {
-		return fmt.Sprintf("%q", s)
-	}
-	cut := quoteLen
-	for cut > 0 && !utf8Start(s[cut]) { // never split a character
-		cut--
-	}
-	return fmt.Sprintf("%q… (%d bytes)", s[:cut], len(s))
+	head, marker := cut(s)
+	return strconv.Quote(head) + marker
 }
 
-func utf8Start(b byte) bool { return b&0xC0 != 0x80 }
+// Cut is s cut to about 100 bytes, with the same marker.
+func Cut(s string) string {
+	head, marker := cut(s)
+	return head + marker
+}
+
+func cut(s string) (head, marker string) {
+	if len(s) <= quoteLen {
+		return s, ""
+	}
+	n := quoteLen
+	for n > 0 && s[n]&0xC0 == 0x80 { // never split a UTF-8 character
+		n--
+	}
+	return s[:n], fmt.Sprintf("... (%d bytes)", len(s))
+}
 
 // tooLong is the error of a value longer than MaxValueLen.
 func tooLong(s string) error {
@@ -52,8 +62,8 @@ func RedactURL(s string) string {
 		s = s[:i] + s[i:i+1] + "REDACTED"
 	}
 	if i := strings.LastIndexByte(s, '@'); i >= 0 {
-		start := 0
-		if j := strings.Index(s[:i], "://"); j >= 0 {
+		start := 0 // the user and password start after the scheme, if one comes first
+		if j := strings.Index(s, "://"); j >= 0 && j < strings.IndexByte(s, '@') {
 			start = j + 3
 		}
 		s = s[:start] + "REDACTED" + s[i:]

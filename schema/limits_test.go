@@ -27,7 +27,7 @@ func TestErrorsCutValues(t *testing.T) {
 			t.Errorf("%s: error of %d bytes: %.200s", field, len(err.Error()), err)
 		}
 	}
-	if got := Quote(strings.Repeat("é", 80)); !strings.HasSuffix(got, "… (160 bytes)") || !strings.HasPrefix(got, `"éé`) {
+	if got := Quote(strings.Repeat("é", 80)); !strings.HasSuffix(got, "... (160 bytes)") || !strings.HasPrefix(got, `"éé`) {
 		t.Errorf("Quote of 160 bytes = %s", got)
 	}
 	if got := Quote("a\x00b"); got != `"a\x00b"` {
