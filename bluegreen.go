@@ -45,6 +45,7 @@ type BlueGreen struct {
 	etcd      clientv3.Config
 	stateFile string // the snapshot option; "" for none
 	probes    probeConfig
+	checkNets networks // the networks checks may reach; nil for the default
 	failover  bool
 	upstream  *upstream.Upstream
 
@@ -59,7 +60,7 @@ type BlueGreen struct {
 	snap    atomic.Pointer[snapshot] // nil until the first list, or the state file
 	store   *store
 	stop    context.CancelFunc
-	running sync.WaitGroup // the watcher, the probes and the state file writer
+	running sync.WaitGroup // the watcher and the state file writer
 }
 
 // Name implements plugin.Handler.
@@ -76,7 +77,7 @@ func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
-	bg.store = newStore(ctx, bg.prefix, bg.Zones, policy{ttl: bg.ttl, maxTTL: bg.maxTTL, failover: bg.failover}, bg.probes, &bg.snap)
+	bg.store = newStore(bg.prefix, bg.Zones, policy{ttl: bg.ttl, maxTTL: bg.maxTTL, failover: bg.failover, checkNets: bg.checkNets}, probes, bg.probes, &bg.snap)
 
 	wait := startupWait
 	var fileRev int64 // the state file's: its writer leaves it be until etcd says more
@@ -141,7 +142,7 @@ func (bg *BlueGreen) shutdown() error {
 		bg.store.close()
 		bg.stop()
 		bg.running.Wait()
-		bg.store.probes.wait()
+		bg.store.stopProbes()
 	}
 	return nil
 }

@@ -59,9 +59,10 @@ func orNone(s string) string {
 	return s
 }
 
-// logProblems logs and counts each problem of now that was not one of was:
-// once per key and revision, and again if it comes back after it was gone.
-func logProblems(prefix, name string, was, now *entry) {
+// logProblems logs, through b, and counts each problem of now that was not
+// one of was: once per key and revision, and again if it comes back after
+// it was gone.
+func logProblems(b *burst, prefix, name string, was, now *entry) {
 	if now == nil {
 		return
 	}
@@ -74,6 +75,6 @@ func logProblems(prefix, name string, was, now *entry) {
 			continue
 		}
 		invalidValuesTotal.Inc()
-		log.Warningf("ignoring key %q: %s (revision %d)", schema.Key(prefix, strings.TrimSuffix(name, "."), p.field), p.why, p.rev)
+		b.Warningf("ignoring key %s: %s (revision %d)", schema.Quote(schema.Key(prefix, strings.TrimSuffix(name, "."), p.field)), p.why, p.rev)
 	}
 }

@@ -9,17 +9,18 @@ import (
 // entry is what the handler answers for one name. resolve builds it; once
 // published in a snapshot it never changes.
 type entry struct {
-	unserved string        // why the name is not answered; "" while it is
-	active   schema.Colour // the colour answered: etcd's, or the last one that had a target
-	failover bool          // answer the idle colour: every address of the active one is down
-	canary   uint8         // the canary key: percent of clients to send to the idle colour
-	share    uint8         // the canary share in effect: 0 while it cannot apply
-	targets  [2]schema.Target
-	ttl      uint32
-	rev      int64        // the newest revision that changed one of the name's keys
-	check    schema.Check // the check key; Raw is "" for none
-	down     []string     // addresses failing their check, sorted
-	problems []problem
+	unserved  string        // why the name is not answered; "" while it is
+	active    schema.Colour // the colour answered: etcd's, or the last one that had a target
+	failover  bool          // answer the idle colour: every address of the active one is down
+	canary    uint8         // the canary key: percent of clients to send to the idle colour
+	share     uint8         // the canary share in effect: 0 while it cannot apply
+	targets   [2]schema.Target
+	ttl       uint32
+	rev       int64        // the newest revision that changed one of the name's keys
+	check     schema.Check // the check key; Raw is "" for none
+	down      []string     // addresses failing their check, sorted
+	unchecked []string     // addresses outside the check networks: never probed, sorted
+	problems  []problem
 }
 
 // A problem is why a key of the name is not taken as etcd holds it.

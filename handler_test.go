@@ -31,14 +31,22 @@ func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 // Its probes reach no verdict of their own (tests report probe results
 // themselves) and stop at the end of the test.
 func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := newStore(ctx, "/bluegreen/", []string{"example.org."}, policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true},
+	s := newStore("/bluegreen/", []string{"example.org."}, policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true}, newProber(),
 		probeConfig{interval: time.Hour, timeout: 100 * time.Millisecond, rise: 100, fall: 100}, snap)
-	t.Cleanup(func() {
-		cancel()
-		s.probes.wait()
-	})
+	t.Cleanup(s.stopProbes)
 	return s
+}
+
+// report has the store learn that addr of name is in state st, as if its
+// probe found it.
+func report(s *store, name, addr string, st addrState) {
+	s.mu.Lock()
+	k := s.checked[name][addr]
+	s.mu.Unlock()
+	s.probes.mu.Lock()
+	s.probes.probes[k].state = st
+	s.probes.mu.Unlock()
+	s.probed(k)
 }
 
 // keyValues turns PATH=VALUE pairs under /bluegreen/ into keys at revision rev.

@@ -2,9 +2,11 @@ package bluegreen
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -28,13 +30,60 @@ func TestWithoutDown(t *testing.T) {
 	}
 }
 
+// recorder records each state its probes report, in order.
+type recorder struct {
+	pr      *prober
+	mu      sync.Mutex
+	changes []addrState
+	changed chan struct{}
+}
+
+func newRecorder(pr *prober) *recorder { return &recorder{pr: pr, changed: make(chan struct{}, 100)} }
+
+func (w *recorder) probed(k probeKey) {
+	w.mu.Lock()
+	w.changes = append(w.changes, w.pr.state(k))
+	w.mu.Unlock()
+	select {
+	case w.changed <- struct{}{}:
+	default: // await reads changes, not signals
+	}
+}
+
+// await waits for the n-th change.
+func (w *recorder) await(t *testing.T, n int) []addrState {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		w.mu.Lock()
+		got := slices.Clone(w.changes)
+		w.mu.Unlock()
+		if len(got) >= n {
+			return got
+		}
+		select {
+		case <-w.changed:
+		case <-deadline:
+			t.Fatalf("%d state changes within 10s, want %d", len(got), n)
+		}
+	}
+}
+
+// stop unwatches k and waits for its run in flight, if any.
+func stop(pr *prober, k probeKey, w probeWatcher) {
+	if done := pr.unwatch(k, w); done != nil {
+		<-done
+	}
+}
+
 // A probe takes its address down after fall failures in a row and up again
 // after rise successes in a row; shorter runs change nothing.
 func TestProbeRiseAndFall(t *testing.T) {
 	// The health endpoint answers the script, one status per probe, then 200.
 	script := []int{200, 500, 500, 200, 500, 500, 500, 200, 500, 200, 302, 200}
 	var mu sync.Mutex
-	n := 0
+	var n int
+	var when []int // the probe after which each change was seen
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -45,39 +94,26 @@ func TestProbeRiseAndFall(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-
-	type change struct {
-		probe int // the probe, counted from 1, after which the state changed
-		up    bool
-	}
-	var changes []change
-	done := make(chan struct{})
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := newProber(ctx, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3}, func(p *probe, s addrState) {
-		mu.Lock()
-		changes = append(changes, change{n, s == stateUp})
-		mu.Unlock()
-		if s == stateUp {
-			close(done)
-		}
-	})
 	c, err := schema.ParseCheck("http://:" + u.Port() + "/healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr.sync("app.example.org.", &c, []string{u.Hostname()}, nil)
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no state change back up within 10s")
+	pr := newProber()
+	w := newRecorder(pr)
+	k := keyOf("app.example.org.", u.Hostname(), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3})
+	pr.watch(k, w, false)
+	for i := 1; i <= 2; i++ {
+		w.await(t, i)
+		mu.Lock()
+		when = append(when, n)
+		mu.Unlock()
 	}
-	cancel()
-	pr.wait()
+	stop(pr, k, w)
 	// Unknown until then: down after the third failure in a row (probe 7),
 	// not after two (3); up after the third success in a row (probe 12):
 	// 200 then 302 count.
-	if want := []change{{7, false}, {12, true}}; !slices.Equal(changes, want) {
-		t.Errorf("state changes %+v, want %+v", changes, want)
+	if got := w.await(t, 2); !slices.Equal(got, []addrState{stateDown, stateUp}) || !slices.Equal(when, []int{7, 12}) {
+		t.Errorf("state changes %v after probes %v, want down after 7, up after 12", got, when)
 	}
 }
 
@@ -96,13 +132,13 @@ func TestProbeHTTPS(t *testing.T) {
 	}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
+	pr := newProber()
 	for path, want := range map[string]bool{"/ready": true, "/missing": false} {
 		c, err := schema.ParseCheck("https://:" + u.Port() + path)
 		if err != nil {
 			t.Fatal(err)
 		}
-		try := probeFunc(&probe{name: "app.example.org.", addr: u.Hostname(), check: c}, time.Second)
-		if got := try(context.Background()); got != want {
+		if got := pr.try(context.Background(), keyOf("app.example.org.", u.Hostname(), c, defaultProbes)); got != want {
 			t.Errorf("https check of %s: up %v, want %v", path, got, want)
 		}
 	}
@@ -114,7 +150,9 @@ func TestProbeHTTPS(t *testing.T) {
 	// Nothing listening: down, within the timeout.
 	srv.Close()
 	c, _ := schema.ParseCheck("https://:" + u.Port() + "/ready")
-	if probeFunc(&probe{name: "app.example.org.", addr: u.Hostname(), check: c}, time.Second)(context.Background()) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if pr.try(ctx, keyOf("app.example.org.", u.Hostname(), c, defaultProbes)) {
 		t.Error("a closed port probed up")
 	}
 }
@@ -125,19 +163,69 @@ func TestProbeStartsFromKnownDown(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer srv.Close()
 	u, _ := url.Parse(srv.URL)
-	up := make(chan addrState, 10)
-	ctx, cancel := context.WithCancel(context.Background())
-	pr := newProber(ctx, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2}, func(_ *probe, s addrState) { up <- s })
 	c, _ := schema.ParseCheck("http://:" + u.Port() + "/")
-	pr.sync("app.example.org.", &c, []string{u.Hostname()}, map[string]addrState{u.Hostname(): stateDown})
-	select {
-	case s := <-up:
-		if s != stateUp {
-			t.Errorf("reported %d; want up", s)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("a healthy address that was down was not reported up within 10s")
+	pr := newProber()
+	w := newRecorder(pr)
+	k := keyOf("app.example.org.", u.Hostname(), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2})
+	if s := pr.watch(k, w, true); s != stateDown {
+		t.Errorf("a new probe of a down address starts %d, want down", s)
 	}
-	cancel()
-	pr.wait()
+	if got := w.await(t, 1); got[0] != stateUp {
+		t.Errorf("reported %v; want up", got)
+	}
+	stop(pr, k, w)
+}
+
+// Names with the same address and check share one probe; a name's own
+// Host makes an http check its own. Thousands of probes run on a few
+// goroutines, and none is left once no one watches.
+func TestProbesShared(t *testing.T) {
+	pr := newProber()
+	w1, w2 := newRecorder(pr), newRecorder(pr)
+	tcp, _ := schema.ParseCheck("tcp://:1")
+	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: 50 * time.Millisecond, rise: 1, fall: 1}
+	a, b := keyOf("a.example.org.", "127.0.0.1", tcp, cfg), keyOf("b.example.org.", "127.0.0.1", tcp, cfg)
+	if a != b {
+		t.Fatal("two names with one address and tcp check have different probes")
+	}
+	pr.watch(a, w1, false)
+	pr.watch(b, w2, false)
+	w1.await(t, 1)
+	w2.await(t, 1)
+	if len(pr.probes) != 1 || pr.state(a) != stateDown {
+		t.Errorf("%d probes, state %d; want one probe, down", len(pr.probes), pr.state(a))
+	}
+	web, _ := schema.ParseCheck("http://:1/")
+	if keyOf("a.example.org.", "127.0.0.1", web, cfg) == keyOf("b.example.org.", "127.0.0.1", web, cfg) {
+		t.Error("http checks of two names share a probe, though each sends its own Host")
+	}
+
+	before := runtime.NumGoroutine()
+	var keys []probeKey
+	for i := range 5000 {
+		k := keyOf("n.example.org.", fmt.Sprintf("127.1.%d.%d", i/250, i%250+1), tcp, cfg)
+		keys = append(keys, k)
+		pr.watch(k, w1, false)
+	}
+	w1.await(t, 1000)
+	if extra := runtime.NumGoroutine() - before; extra > maxInFlight+2 {
+		t.Errorf("%d goroutines more for 5,000 probes, want at most %d", extra, maxInFlight+2)
+	}
+	for _, k := range append(keys, a, b) {
+		stop(pr, k, w1)
+		stop(pr, k, w2)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		pr.mu.Lock()
+		idle := !pr.scheduling && len(pr.probes) == 0
+		pr.mu.Unlock()
+		if idle {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler still runs 10s after the last probe went")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

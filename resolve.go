@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net"
+	"net/netip"
 	"slices"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
@@ -11,9 +12,24 @@ import (
 
 // policy is what the Corefile sets that bears on what a name answers.
 type policy struct {
-	ttl      uint32 // for names without a ttl key
-	maxTTL   uint32 // the largest ttl key taken
-	failover bool   // a name whose active colour is down may answer the idle one
+	ttl       uint32   // for names without a ttl key
+	maxTTL    uint32   // the largest ttl key taken
+	failover  bool     // a name whose active colour is down may answer the idle one
+	checkNets networks // the networks checks may reach; nil for the default
+}
+
+// mayProbe reports whether checks may reach addr: one of the check
+// networks, or by default any address but link-local ones (a target is
+// never an unspecified, broadcast or multicast address).
+func (p policy) mayProbe(addr string) bool {
+	ip, err := netip.ParseAddr(addr)
+	switch {
+	case err != nil:
+		return false
+	case p.checkNets != nil:
+		return p.checkNets.contains(ip)
+	}
+	return !ip.IsLinkLocalUnicast()
 }
 
 // addrState is what checks know of one address.
@@ -94,11 +110,16 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 				if health[addr] == stateDown {
 					e.down = append(e.down, addr)
 				}
+				if e.check.Raw != "" && !pol.mayProbe(addr) {
+					e.unchecked = append(e.unchecked, addr)
+				}
 			}
 		}
 	}
 	slices.Sort(e.down)
 	e.down = slices.Compact(e.down)
+	slices.Sort(e.unchecked)
+	e.unchecked = slices.Compact(e.unchecked)
 	if !e.serving() {
 		return e
 	}

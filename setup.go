@@ -202,6 +202,15 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.Errf("preview: %v", err)
 		}
 		bg.preview = n
+	case "check_networks":
+		if len(args) == 0 {
+			return c.ArgErr()
+		}
+		n, err := parseNetworks(args)
+		if err != nil {
+			return c.Errf("check_networks: %v", err)
+		}
+		bg.checkNets = n
 	case "ns":
 		ns, err := parseNameServer(args)
 		if err != nil {

@@ -9,7 +9,8 @@ import (
 	"github.com/bluegreen-dns/bluegreen/schema"
 )
 
-// listBudget bounds the octets the state's lists (down= and ignored=) take,
+// listBudget bounds the octets the state's lists (down=, unchecked= and
+// ignored=) take,
 // so that the state always fits in one answer: the rest of a list is
 // counted, not shown, and the log has it all.
 const listBudget = 2048
@@ -57,6 +58,7 @@ func (e *entry) stateTXT(stale staleness) []string {
 	}
 	budget := listBudget
 	txt = appendList(txt, "down=", e.down, &budget)
+	txt = appendList(txt, "unchecked=", e.unchecked, &budget)
 	ignored := make([]string, len(e.problems))
 	for i, p := range e.problems {
 		ignored[i] = schema.Cut(p.field) + ": " + p.why

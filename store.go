@@ -1,8 +1,8 @@
 package bluegreen
 
 import (
-	"context"
 	"fmt"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -33,15 +33,20 @@ type store struct {
 	strays    map[string]stray                // keys under the prefix that are not a name's, by key
 	health    map[string]map[string]addrState // name -> address -> state, for checked names
 	below     map[string]int                  // names published with keys below each name, up to its zone's apex
+	problems  *burst                          // the log of ignored keys
+	probeLog  *burst                          // the log of what checks found
 	probes    *prober
-	upTo      int64                 // the revision of etcd that what the store holds is complete up to
-	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
-	lists     uint64                // lists replaced so far
-	last      string                // the key changed last
-	stale     [staleKinds]staleness // why the answers are stale, if they are
-	staleFrom time.Time             // since when, through every reason; zero while they are current
-	seeded    *seed                 // what was loaded before the first list
-	closed    bool                  // shut down: a late probe or event changes nothing
+	probeCfg  probeConfig
+	checked   map[string]map[string]probeKey // name -> address -> the probe it watches
+	watching  map[probeKey]map[string]bool   // probe -> the names that watch it
+	upTo      int64                          // the revision of etcd that what the store holds is complete up to
+	applied   int64                          // the newest revision of a list or event applied: upTo but for progress notices
+	lists     uint64                         // lists replaced so far
+	last      string                         // the key changed last
+	stale     [staleKinds]staleness          // why the answers are stale, if they are
+	staleFrom time.Time                      // since when, through every reason; zero while they are current
+	seeded    *seed                          // what was loaded before the first list
+	closed    bool                           // shut down: a late probe or event changes nothing
 }
 
 // A stray is a key under the prefix that is not NAME/FIELD of a name in the
@@ -73,10 +78,11 @@ type staleness struct {
 	why   string
 }
 
-func newStore(ctx context.Context, prefix string, zones []string, pol policy, probes probeConfig, snap *atomic.Pointer[snapshot]) *store {
+func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg probeConfig, snap *atomic.Pointer[snapshot]) *store {
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
-		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}, below: map[string]int{}}
-	s.probes = newProber(ctx, probes, s.probed)
+		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}, below: map[string]int{},
+		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
+		probes: pr, probeCfg: probeCfg, checked: map[string]map[string]probeKey{}, watching: map[probeKey]map[string]bool{}}
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
 	return s
 }
@@ -234,28 +240,53 @@ func (s *store) serveSeed() bool {
 	return true
 }
 
-// probed records that probe p found its address up or down, and publishes
-// the name's answers without it or with it again.
-func (s *store) probed(p *probe, state addrState) {
+// probed records that probes found k's address up or down, and publishes
+// the answers of every name that watches it without it or with it again.
+func (s *store) probed(k probeKey) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || !s.probes.current(p) {
-		return // stopped while it waited for the lock
+	names := s.watching[k]
+	if s.closed || len(names) == 0 {
+		return // no longer watched
 	}
-	h := s.health[p.name]
-	if h == nil {
-		h = map[string]addrState{}
-		s.health[p.name] = h
+	state := s.probes.state(k)
+	was := stateUnknown
+	changes := make(map[string]*entry, len(names))
+	for name := range names {
+		h := s.health[name]
+		if h == nil {
+			h = map[string]addrState{}
+			s.health[name] = h
+		}
+		was = max(was, h[k.addr])
+		h[k.addr] = state
+		changes[name] = s.resolve(name, s.names[name])
+		s.healthMetrics(name, s.names[name])
 	}
-	was := h[p.addr]
-	h[p.addr] = state
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		log.Infof("%s: %s is %s (check %s)", strings.TrimSuffix(p.name, "."), p.addr, result(state == stateUp), p.check)
+		s.probeLog.Infof("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr, k.check.Port), result(state == stateUp), k.check, len(names))
 	}
-	k := s.names[p.name]
-	s.healthMetrics(p.name, k)
 	old := s.current()
-	s.publish(old, old.rev, map[string]*entry{p.name: s.resolve(p.name, k)}, false)
+	s.publish(old, old.rev, changes, false)
+}
+
+// stopProbes stops watching every probe, and waits for the runs in flight
+// of those no one else watches.
+func (s *store) stopProbes() {
+	s.mu.Lock()
+	var running []<-chan struct{}
+	for k, names := range s.watching {
+		for range names {
+			if done := s.probes.unwatch(k, s); done != nil {
+				running = append(running, done)
+			}
+		}
+	}
+	s.watching, s.checked = map[probeKey]map[string]bool{}, map[string]map[string]probeKey{}
+	s.mu.Unlock()
+	for _, done := range running {
+		<-done
+	}
 }
 
 // A sample is one key the store holds, for the heartbeat to compare with
@@ -431,7 +462,7 @@ func (s *store) put(key, value string, rev int64) string {
 		if st, ok := s.strays[key]; !ok || st.rev != rev {
 			s.strays[key] = stray{rev: rev, err: err.Error()}
 			invalidValuesTotal.Inc()
-			log.Warningf("ignoring %v (revision %d)", err, rev) // err names the key
+			s.problems.Warningf("ignoring %v (revision %d)", err, rev) // err names the key
 		}
 		return ""
 	}
@@ -592,7 +623,7 @@ func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, qui
 		if e == emptyNonTerminal {
 			e = nil
 		}
-		logProblems(s.prefix, name, was, e)
+		logProblems(s.problems, s.prefix, name, was, e)
 		if !quiet {
 			logChanges(name, was, e, rev)
 		}
@@ -610,27 +641,68 @@ func (s *store) current() *snapshot {
 	return &snapshot{}
 }
 
-// syncProbes starts and stops the probes of name as its keys k say, and
-// forgets what stopped probes found.
+// syncProbes makes name watch the probes of the addresses its keys k
+// check, and forgets what checks found of addresses it no longer has. An
+// address whose check changed stays down until the new check finds it up:
+// editing a check puts no dead backend back.
 func (s *store) syncProbes(name string, k *nameKeys) {
 	checked := k != nil && k.check.ok && k.check.present
-	if s.probes.probes[name] == nil && !checked {
+	have := s.checked[name]
+	if have == nil && !checked {
 		return // never checked: the common case, kept cheap
 	}
-	var c *schema.Check
-	var addrs []string
+	want := map[string]probeKey{}
 	if checked {
-		c = k.check.value
-		for _, col := range schema.Colours {
-			if k.usable(col) {
-				addrs = append(addrs, k.targets[col].value.Addresses()...)
+		for _, c := range schema.Colours {
+			if !k.usable(c) {
+				continue
+			}
+			for _, addr := range k.targets[c].value.Addresses() {
+				if s.policy.mayProbe(addr) {
+					want[addr] = keyOf(name, addr, *k.check.value, s.probeCfg)
+				}
 			}
 		}
 	}
-	for _, addr := range s.probes.sync(name, c, addrs, s.health[name]) {
-		delete(s.health[name], addr)
+	h := s.health[name]
+	for addr, key := range have {
+		if want[addr] == key {
+			continue
+		}
+		s.probes.unwatch(key, s) // a run in flight ends on its own
+		if delete(s.watching[key], name); len(s.watching[key]) == 0 {
+			delete(s.watching, key)
+		}
+		delete(have, addr)
+		if _, still := want[addr]; !still {
+			delete(h, addr)
+		}
 	}
-	if len(s.health[name]) == 0 {
+	for addr, key := range want {
+		if _, ok := have[addr]; ok {
+			continue
+		}
+		if have == nil {
+			have = map[string]probeKey{}
+			s.checked[name] = have
+		}
+		have[addr] = key
+		if s.watching[key] == nil {
+			s.watching[key] = map[string]bool{}
+		}
+		s.watching[key][name] = true
+		if state := s.probes.watch(key, s, h[addr] == stateDown); state != stateUnknown {
+			if h == nil {
+				h = map[string]addrState{}
+				s.health[name] = h
+			}
+			h[addr] = state
+		}
+	}
+	if len(have) == 0 {
+		delete(s.checked, name)
+	}
+	if len(h) == 0 {
 		delete(s.health, name)
 	}
 	s.healthMetrics(name, k)

@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,17 +122,16 @@ func TestStoreProbeResults(t *testing.T) {
 	if n := testutil.CollectAndCount(healthyAddresses); n != 3 {
 		t.Errorf("%d healthy_addresses series, want 3: none for a hostname target", n)
 	}
-	probeOf := func(name, addr string) *probe { return s.probes.probes[name][addr] }
-	s.probed(probeOf(app, "127.0.1.1"), stateDown)
+	report(s, app, "127.0.1.1", stateDown)
 	if e := snap.Load().get(app); len(e.targets[schema.Blue].A) != 1 || healthy("app.example.org", "blue") != 1 {
 		t.Errorf("one blue address down: answering %v, healthy %v", e.targets[schema.Blue].A, healthy("app.example.org", "blue"))
 	}
-	s.probed(probeOf(app, "127.0.1.2"), stateDown)
+	report(s, app, "127.0.1.2", stateDown)
 	if e := snap.Load().get(app); e.failover {
 		t.Error("failed over to green before any probe found it up")
 	}
 	failovers := testutil.ToFloat64(failoversTotal.WithLabelValues("app.example.org"))
-	s.probed(probeOf(app, "127.0.2.1"), stateUp)
+	report(s, app, "127.0.2.1", stateUp)
 	if e := snap.Load().get(app); !e.failover || e.answering() != schema.Green {
 		t.Errorf("blue down, green up: failover %v, answering %s", e.failover, e.answering())
 	}
@@ -142,7 +142,7 @@ func TestStoreProbeResults(t *testing.T) {
 	// A probe result after shutdown changes nothing.
 	published := snap.Load()
 	s.close()
-	s.probed(probeOf(app, "127.0.1.1"), stateUp)
+	report(s, app, "127.0.1.1", stateUp)
 	if snap.Load() != published || healthy("app.example.org", "blue") != 0 {
 		t.Error("a probe result after shutdown was published")
 	}
@@ -305,5 +305,36 @@ func TestStoreLogsChanges(t *testing.T) {
 	}
 	if got := testutil.ToFloat64(switchesTotal) - switches; got != 1 {
 		t.Errorf("switches counted %v, want 1", got)
+	}
+}
+
+// Checks reach only the check networks: an address outside them is not
+// probed, and the TXT state says so.
+func TestStoreCheckNetworks(t *testing.T) {
+	for _, tc := range []struct {
+		nets      networks
+		unchecked string
+	}{
+		{nil, "169.254.1.1"}, // by default, no link-local address
+		{mustNetworks("10.0.0.0/8"), "169.254.1.1 192.168.1.1"},
+	} {
+		var snap atomic.Pointer[snapshot]
+		s := testStore(t, &snap)
+		s.policy.checkNets = tc.nets
+		s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1,192.168.1.1,169.254.1.1",
+			"app.example.org/green=10.0.2.1", "app.example.org/check=tcp://:80"), 5)
+		var probed []string
+		for addr := range s.checked[app] {
+			probed = append(probed, addr)
+		}
+		slices.Sort(probed)
+		var unchecked []string
+		for _, addr := range strings.Fields(tc.unchecked) {
+			unchecked = append(unchecked, "unchecked="+addr)
+		}
+		want := slices.DeleteFunc([]string{"10.0.1.1", "10.0.2.1", "169.254.1.1", "192.168.1.1"}, func(a string) bool { return strings.Contains(tc.unchecked, a) })
+		if txt := txtOf(snap.Load().get(app)); !slices.Equal(probed, want) || !strings.HasSuffix(txt, strings.Join(unchecked, " ")) {
+			t.Errorf("check networks %v: probed %v, want %v; TXT %s", tc.nets, probed, want, txt)
+		}
 	}
 }

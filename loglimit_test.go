@@ -1,0 +1,39 @@
+package bluegreen
+
+import (
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// A thousand bad values make a few lines and a summary, not a thousand
+// lines; each line repeats about 100 bytes of a value, whatever its size.
+func TestBadValuesLogBounded(t *testing.T) {
+	logs := captureLog(t)
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.problems.window = 100 * time.Millisecond
+	var kvs []keyValue
+	for i := range 1000 {
+		kvs = append(kvs, keyValue{key: fmt.Sprintf("/bluegreen/n%d.example.org/ttl", i), value: strings.Repeat("9", 100<<10), rev: 5})
+	}
+	s.replace(kvs, 5)
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "... and 980 more invalid values in the last 100ms") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary of the 980 lines left out within 10s:\n%.2000s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	longest := 0
+	for _, l := range lines {
+		longest = max(longest, len(l))
+	}
+	if len(lines) > 25 || longest > 400 {
+		t.Errorf("1,000 values of 100 KB: %d lines, the longest %d bytes; want at most 25 lines of at most 400", len(lines), longest)
+	}
+	t.Logf("1,000 values of 100 KB: %d log lines, the longest %d bytes", len(lines), longest)
+}
