@@ -209,12 +209,15 @@ func TestHealthCheckedFailover(t *testing.T) {
 		t.Errorf("TXT state %v: want check= and down=127.0.0.3", txt)
 	}
 	// Editing the check keeps a down address out until the new check
-	// finds it up.
-	etcd.put(t, "/bluegreen/app.example.org/check", "http://:"+port+"/healthz?edited")
+	// finds it up. Its query string, which may hold a token, is not shown.
+	etcd.put(t, "/bluegreen/app.example.org/check", "http://:"+port+"/healthz?token=s3cret")
 	waitFor(t, "the edited check in the TXT state", 10*time.Second, func() bool {
 		txt := answers(query(t, "udp", udp, "_bluegreen.app.example.org", dns.TypeTXT))
-		return len(txt) == 1 && strings.Contains(txt[0], "edited")
+		return len(txt) == 1 && strings.Contains(txt[0], `"check=http://:`+port+`/healthz?REDACTED"`)
 	})
+	if strings.Contains(logs.String(), "s3cret") {
+		t.Error("the check's token is in the log")
+	}
 	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 127.0.0.2"}) {
 		t.Errorf("right after the check was edited: %v, want the down address still left out", got)
 	}
