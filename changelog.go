@@ -75,6 +75,6 @@ func logProblems(b *burst, prefix, name string, was, now *entry) {
 			continue
 		}
 		invalidValuesTotal.Inc()
-		b.Warningf("ignoring key %s: %s (revision %d)", schema.Quote(schema.Key(prefix, strings.TrimSuffix(name, "."), p.field)), p.why, p.rev)
+		b.printf("ignoring key %s: %s (revision %d)", schema.Quote(schema.Key(prefix, strings.TrimSuffix(name, "."), p.field)), p.why, p.rev)
 	}
 }

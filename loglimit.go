@@ -28,11 +28,8 @@ const (
 	burstLines  = 20
 )
 
-func (b *burst) Infof(format string, args ...any) { b.logf(format, args...) }
-
-func (b *burst) Warningf(format string, args ...any) { b.logf(format, args...) }
-
-func (b *burst) logf(format string, args ...any) {
+// printf logs a line, or counts it when the window has had its lines.
+func (b *burst) printf(format string, args ...any) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()

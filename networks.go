@@ -68,11 +68,3 @@ func remoteIP(a net.Addr) netip.Addr {
 	addr, _ := netip.AddrFromSlice(ip)
 	return addr
 }
-
-func (n networks) String() string {
-	s := make([]string, len(n))
-	for i, p := range n {
-		s[i] = p.String()
-	}
-	return strings.Join(s, " ")
-}

@@ -193,24 +193,19 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		} else {
 			bg.probes.fall = n
 		}
-	case "preview":
+	case "preview", "check_networks":
 		if len(args) == 0 {
 			return c.ArgErr()
 		}
 		n, err := parseNetworks(args)
 		if err != nil {
-			return c.Errf("preview: %v", err)
+			return c.Errf("%s: %v", option, err)
 		}
-		bg.preview = n
-	case "check_networks":
-		if len(args) == 0 {
-			return c.ArgErr()
+		if option == "preview" {
+			bg.preview = n
+		} else {
+			bg.checkNets = n
 		}
-		n, err := parseNetworks(args)
-		if err != nil {
-			return c.Errf("check_networks: %v", err)
-		}
-		bg.checkNets = n
 	case "ns":
 		ns, err := parseNameServer(args)
 		if err != nil {

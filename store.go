@@ -264,7 +264,7 @@ func (s *store) probed(k probeKey) {
 		s.healthMetrics(name, s.names[name])
 	}
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		s.probeLog.Infof("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr, k.check.Port), result(state == stateUp), k.check, len(names))
+		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr, k.check.Port), result(state == stateUp), k.check, len(names))
 	}
 	old := s.current()
 	s.publish(old, old.rev, changes, false)
@@ -462,7 +462,7 @@ func (s *store) put(key, value string, rev int64) string {
 		if st, ok := s.strays[key]; !ok || st.rev != rev {
 			s.strays[key] = stray{rev: rev, err: err.Error()}
 			invalidValuesTotal.Inc()
-			s.problems.Warningf("ignoring %v (revision %d)", err, rev) // err names the key
+			s.problems.printf("ignoring %v (revision %d)", err, rev) // err names the key
 		}
 		return ""
 	}
