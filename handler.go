@@ -113,15 +113,14 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 // client asks again over TCP.
 const maxUDPSize = 1232
 
-// fit truncates m to what the client takes, setting TC when records had to
-// go: a client that gets TC asks again over TCP, and one that gets nothing
-// waits for its timeout.
+// fit holds a UDP answer to maxUDPSize when the client claims to take more;
+// the server's scrub writer truncates every other answer to what the client
+// takes, setting TC, so that a client asks again over TCP instead of
+// waiting for its timeout.
 func fit(state request.Request, m *dns.Msg) {
-	size := state.Size()
-	if state.Proto() == "udp" {
-		size = min(size, maxUDPSize)
+	if state.Proto() == "udp" && state.Size() > maxUDPSize {
+		m.Truncate(maxUDPSize)
 	}
-	m.Truncate(size)
 }
 
 // rfc8482 is the answer to ANY at a name with data: one synthesized HINFO
