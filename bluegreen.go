@@ -49,9 +49,9 @@ type BlueGreen struct {
 	failover  bool
 	upstream  *upstream.Upstream
 
-	preview     networks     // clients that may ask for previews and states
-	nameServers []nameServer // the ns option; none for the default
-	listen      []string     // the addresses the server block listens on
+	preview     networks                // clients that may ask for previews and states
+	nsOption    []nameServer            // the ns option's name servers; none for the default
+	nameServers map[string][]nameServer // by zone: worked out once, read by every query
 
 	// canaryV4 and canaryV6 cut a client's address to its network for the
 	// canary split.

@@ -22,6 +22,7 @@ func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 	t.Helper()
 	bg := &BlueGreen{Zones: []string{"example.org."}, ttl: 30, preview: defaultPreview, Next: test.NextHandler(dns.RcodeRefused, nil),
 		upstream: upstream.New(), canaryV4: defaultCanaryV4, canaryV6: defaultCanaryV6}
+	bg.nameServers = nameServersByZone(bg.Zones, nil, nil)
 	bg.store = testStore(t, &bg.snap)
 	bg.store.replace(keyValues(7, kvs...), 7)
 	return bg
@@ -78,6 +79,7 @@ const soa = "example.org.	30	IN	SOA	ns.dns.example.org. hostmaster.example.org. 
 func TestServeDNS(t *testing.T) {
 	bg := testPlugin(t, testKeys...)
 	bg.Zones = append(bg.Zones, "empty.test.")
+	bg.nameServers = nameServersByZone(bg.Zones, nil, nil)
 	tests := []test.Case{
 		{Qname: "app.example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
 			test.A("app.example.org.	60	IN	A	10.0.1.100"),

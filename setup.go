@@ -55,7 +55,6 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 		canaryV4: defaultCanaryV4,
 		canaryV6: defaultCanaryV6,
 		preview:  defaultPreview,
-		listen:   dnsserver.GetConfig(c).ListenHosts,
 		etcd: clientv3.Config{
 			Endpoints:            []string{defaultEndpoint},
 			DialTimeout:          requestTimeout,
@@ -83,6 +82,8 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 				return nil, err
 			}
 		}
+		// bind's setup has run: it comes before bluegreen in every build.
+		bg.nameServers = nameServersByZone(bg.Zones, bg.nsOption, listenAddrs(dnsserver.GetConfig(c).ListenHosts))
 		if bg.ttl > bg.maxTTL {
 			return nil, c.Errf("ttl %d is above max_ttl %d", bg.ttl, bg.maxTTL)
 		}
@@ -114,24 +115,19 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.ArgErr()
 		}
 		bg.prefix = strings.TrimSuffix(args[0], "/") + "/"
-	case "ttl":
+	case "ttl", "max_ttl":
 		if len(args) != 1 {
 			return c.ArgErr()
 		}
 		ttl, err := schema.ParseTTL(args[0], schema.MaxTTL)
 		if err != nil {
-			return c.Errf("ttl: %v", err)
+			return c.Errf("%s: %v", option, err)
 		}
-		bg.ttl = ttl
-	case "max_ttl":
-		if len(args) != 1 {
-			return c.ArgErr()
+		if option == "ttl" {
+			bg.ttl = ttl
+		} else {
+			bg.maxTTL = ttl
 		}
-		ttl, err := schema.ParseTTL(args[0], schema.MaxTTL)
-		if err != nil {
-			return c.Errf("max_ttl: %v", err)
-		}
-		bg.maxTTL = ttl
 	case "credentials":
 		if len(args) != 2 {
 			return c.Errf("credentials takes 2 arguments, USERNAME and PASSWORD")
@@ -211,7 +207,7 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 		if err != nil {
 			return c.Err(err.Error())
 		}
-		bg.nameServers = append(bg.nameServers, ns)
+		bg.nsOption = append(bg.nsOption, ns)
 	case "failover":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return c.Errf("failover takes on or off")

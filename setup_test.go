@@ -69,8 +69,8 @@ func TestParseZoneAndPreview(t *testing.T) {
 	if got := fmt.Sprint(bg.preview); got != "[10.1.0.0/16 2001:db8::/32 192.0.2.7/32]" {
 		t.Errorf("preview %s", got)
 	}
-	if len(bg.nameServers) != 2 || bg.nameServers[0].name != "ns1.example.org." || len(bg.nameServers[0].addrs) != 2 ||
-		bg.nameServers[1].name != "ns2.example.net." || len(bg.nameServers[1].addrs) != 0 {
+	if ns := bg.nameServers["example.org."]; len(ns) != 2 || ns[0].name != "ns1.example.org." || len(ns[0].addrs) != 2 ||
+		ns[1].name != "ns2.example.net." || len(ns[1].addrs) != 0 {
 		t.Errorf("name servers %+v", bg.nameServers)
 	}
 	if bg.maxTTL != 86400 || bg.ttl != 7200 {
@@ -88,7 +88,8 @@ func TestParseDefaults(t *testing.T) {
 	if !slices.Equal(bg.Zones, []string{"example.org."}) || !slices.Equal(bg.etcd.Endpoints, []string{"http://localhost:2379"}) ||
 		bg.prefix != "/bluegreen/" || bg.ttl != 30 || bg.etcd.TLS != nil || bg.Fall.Through("a.example.org.") ||
 		bg.canaryV4 != 24 || bg.canaryV6 != 56 || bg.probes != defaultProbes || !bg.failover ||
-		bg.maxTTL != 3600 || fmt.Sprint(bg.preview) != "[127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7]" || bg.nameServers != nil {
+		bg.maxTTL != 3600 || fmt.Sprint(bg.preview) != "[127.0.0.0/8 ::1/128 10.0.0.0/8 172.16.0.0/12 192.168.0.0/16 fc00::/7]" ||
+		len(bg.nameServers["example.org."]) != 1 || bg.nameServers["example.org."][0].name != "ns.dns.example.org." {
 		t.Errorf("defaults: zones %v, endpoints %v, prefix %q, ttl %d, tls %v, fall %v", bg.Zones, bg.etcd.Endpoints, bg.prefix, bg.ttl, bg.etcd.TLS, bg.Fall)
 	}
 }

@@ -22,16 +22,11 @@ type nameServer struct {
 	addrs []net.IP
 }
 
-// defaultNameServer is the name server of zone when the Corefile names none,
-// as the kubernetes plugin names its own: ns.dns.ZONE, at the addresses
-// CoreDNS listens on.
-func defaultNameServer(zone string, listen []string) nameServer {
-	return nameServer{name: dnsutil.Join("ns.dns", zone), addrs: listenAddrs(listen)}
-}
-
-// listenAddrs are the addresses a server block listens on: those its bind
-// plugin names (loopback too), or, when it listens on all of them, every
-// address of the host's interfaces but loopback and link-local ones.
+// listenAddrs are the addresses of the default name server ns.dns.ZONE,
+// named as the kubernetes plugin names its own: the addresses the server
+// block's bind plugin names (loopback too), or, when it listens on all of
+// them, every address of the host's interfaces but loopback and link-local
+// ones.
 func listenAddrs(listen []string) []net.IP {
 	var ips []net.IP
 	if len(listen) == 0 || listen[0] == "" {
@@ -71,13 +66,17 @@ func parseNameServer(args []string) (nameServer, error) {
 	return ns, nil
 }
 
-// nameServersOf are the name servers of zone: those of the ns option, or
-// the default one.
-func (bg *BlueGreen) nameServersOf(zone string) []nameServer {
-	if len(bg.nameServers) > 0 {
-		return bg.nameServers
+// nameServersByZone are the name servers of each zone: those of the ns
+// option, or the default one at the addresses listened on.
+func nameServersByZone(zones []string, option []nameServer, listen []net.IP) map[string][]nameServer {
+	out := make(map[string][]nameServer, len(zones))
+	for _, z := range zones {
+		out[z] = option
+		if len(option) == 0 {
+			out[z] = []nameServer{{name: dnsutil.Join("ns.dns", z), addrs: listen}}
+		}
 	}
-	return []nameServer{defaultNameServer(zone, bg.listen)}
+	return out
 }
 
 // soa is the zone's SOA. Its serial follows the etcd revision. Refresh,
@@ -88,7 +87,7 @@ func (bg *BlueGreen) nameServersOf(zone string) []nameServer {
 func (bg *BlueGreen) soa(zone string, rev int64) *dns.SOA {
 	return &dns.SOA{
 		Hdr:     header(zone, dns.TypeSOA, bg.ttl),
-		Ns:      bg.nameServersOf(zone)[0].name,
+		Ns:      bg.nameServers[zone][0].name,
 		Mbox:    dnsutil.Join("hostmaster", zone),
 		Serial:  uint32(rev),
 		Refresh: 86400,
@@ -101,7 +100,7 @@ func (bg *BlueGreen) soa(zone string, rev int64) *dns.SOA {
 // nsRecords are the zone's NS records, and in extra the addresses of those
 // of its name servers that lie in a zone the plugin serves.
 func (bg *BlueGreen) nsRecords(zone string) (ns, extra []dns.RR) {
-	for _, s := range bg.nameServersOf(zone) {
+	for _, s := range bg.nameServers[zone] {
 		ns = append(ns, &dns.NS{Hdr: header(zone, dns.TypeNS, bg.ttl), Ns: s.name})
 		if plugin.Zones(bg.Zones).Matches(s.name) == "" {
 			continue // another server's to answer
@@ -115,18 +114,18 @@ func (bg *BlueGreen) nsRecords(zone string) (ns, extra []dns.RR) {
 // nameServer returns the name server named qname, if its addresses are the
 // plugin's to answer.
 func (bg *BlueGreen) nameServer(qname, zone string) (nameServer, bool) {
-	i := slices.IndexFunc(bg.nameServersOf(zone), func(s nameServer) bool { return s.name == qname })
+	i := slices.IndexFunc(bg.nameServers[zone], func(s nameServer) bool { return s.name == qname })
 	if i < 0 {
 		return nameServer{}, false
 	}
-	return bg.nameServersOf(zone)[i], true
+	return bg.nameServers[zone][i], true
 }
 
 // aboveNameServer reports whether qname lies between zone's apex and one
 // of its name servers: an empty non-terminal, such as dns.example.org above
 // ns.dns.example.org.
 func (bg *BlueGreen) aboveNameServer(qname, zone string) bool {
-	return slices.ContainsFunc(bg.nameServersOf(zone), func(s nameServer) bool {
+	return slices.ContainsFunc(bg.nameServers[zone], func(s nameServer) bool {
 		return s.name != qname && dns.IsSubDomain(qname, s.name)
 	})
 }

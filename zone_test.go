@@ -15,7 +15,7 @@ import (
 // server's addresses, empty non-terminals, and no transfers.
 func TestServeDNSZone(t *testing.T) {
 	bg := testPlugin(t, append(testKeys, "app.deep.sub.example.org/active=blue", "app.deep.sub.example.org/blue=10.0.9.1")...)
-	bg.listen = []string{"192.0.2.53", "2001:db8::53"}
+	bg.nameServers = nameServersByZone(bg.Zones, nil, []net.IP{net.ParseIP("192.0.2.53"), net.ParseIP("2001:db8::53")})
 	tests := []test.Case{
 		{Qname: "example.org.", Qtype: dns.TypeNS,
 			Answer: []dns.RR{test.NS("example.org.	30	IN	NS	ns.dns.example.org.")},
@@ -87,10 +87,10 @@ func TestServeDNSTransferAndNotify(t *testing.T) {
 // addresses when they lie in a zone.
 func TestServeDNSNameServers(t *testing.T) {
 	bg := testPlugin(t, testKeys...)
-	bg.nameServers = []nameServer{
+	bg.nameServers = nameServersByZone(bg.Zones, []nameServer{
 		{name: "ns1.example.org.", addrs: []net.IP{net.ParseIP("192.0.2.1")}},
 		{name: "ns.example.net.", addrs: []net.IP{net.ParseIP("192.0.2.2")}},
-	}
+	}, nil)
 	for _, tc := range []test.Case{
 		{Qname: "example.org.", Qtype: dns.TypeNS,
 			Answer: []dns.RR{test.NS("example.org.	30	IN	NS	ns.example.net."), test.NS("example.org.	30	IN	NS	ns1.example.org.")},

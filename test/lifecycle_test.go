@@ -109,17 +109,19 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 	var gotGoroutines, gotConns int
 	settled := func() bool {
 		gotGoroutines, gotConns = clientGoroutines(), etcdConns(t, port)
-		return gotGoroutines == goroutines && gotConns == conns
+		// Fewer is no leak: a goroutine of the etcd client or the prober
+		// may have been passing through when the first count was taken.
+		return gotGoroutines <= goroutines && gotConns == conns
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for !settled() {
 		if time.Now().After(deadline) {
-			t.Fatalf("after %d reloads: %d plugin and etcd client goroutines and %d etcd connections, want %d and %d as after the first load",
+			t.Fatalf("after %d reloads: %d plugin and etcd client goroutines and %d etcd connections, want at most %d and %d as after the first load",
 				reloads, gotGoroutines, gotConns, goroutines, conns)
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Logf("after %d reloads: %d plugin and etcd client goroutines, %d etcd connections, as after the first load", reloads, goroutines, conns)
+	t.Logf("after %d reloads: %d plugin and etcd client goroutines (%d after the first load), %d etcd connections, as after the first load", reloads, gotGoroutines, goroutines, conns)
 }
 
 // clientGoroutines counts the goroutines of the plugin and of etcd clients
