@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -23,12 +24,23 @@ type probeConfig struct {
 	fall     int // failures in a row that make an address down
 }
 
-var defaultProbes = probeConfig{interval: 2 * time.Second, timeout: time.Second, rise: 2, fall: 3}
+var defaultProbes = probeConfig{interval: 30 * time.Second, timeout: time.Second, rise: 2, fall: 3}
+
+// confirmEvery is how soon an address is probed again while its state is in
+// question, as HAProxy's fastinter: a settled address costs one probe an
+// interval, yet one that stops answering is taken out within an interval
+// and fall-1 quick probes more.
+const confirmEvery = 2 * time.Second
 
 // maxInFlight bounds the probes running at once, in the whole process: the
 // goroutines and sockets that checks take do not grow with the addresses
 // checked. When they are all busy, the next probe waits its turn.
 const maxInFlight = 64
+
+// together is how close probes' due times must be for one wake of the
+// scheduler to start them all: at most a hundred wakes a second however many
+// addresses are checked, a probe starting at most this much early.
+const together = 10 * time.Millisecond
 
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.
@@ -56,16 +68,28 @@ type probeWatcher interface{ probed(probeKey) }
 type probe struct {
 	key        probeKey
 	state      addrState
-	oks, fails int // successes and failures in a row
-	watchers   map[probeWatcher]int
+	oks, fails int        // successes and failures in a row
+	watchers   []watching // few: one per store that has names watching it
 	due        time.Time
-	index      int           // in the queue; -1 while it runs
-	running    chan struct{} // closed when the run in flight ends
-	cancel     context.CancelFunc
+	// The run in flight, if any: running is closed when it ends, cancel
+	// ends it once it has started.
+	running chan struct{}
+	cancel  context.CancelFunc
 }
 
-// prober runs every probe: one goroutine hands out due probes, at most
-// maxInFlight run at once, and each starts at a random point of its first
+// watching counts the watches of a probe by one watcher.
+type watching struct {
+	w probeWatcher
+	n int
+}
+
+// watcher is the index of w in p's watchers, or -1.
+func (p *probe) watcher(w probeWatcher) int {
+	return slices.IndexFunc(p.watchers, func(x watching) bool { return x.w == w })
+}
+
+// prober runs every probe: one goroutine hands out due probes to at most
+// maxInFlight workers, and each probe starts at a random point of its first
 // interval, so that a thousand names loaded together are not probed
 // together. It runs only while some probe is watched.
 type prober struct {
@@ -74,7 +98,6 @@ type prober struct {
 	queue      probeQueue
 	scheduling bool
 	wake       chan struct{}
-	slots      chan struct{}
 	client     *http.Client
 }
 
@@ -82,7 +105,7 @@ type prober struct {
 var probes = newProber()
 
 func newProber() *prober {
-	return &prober{probes: map[probeKey]*probe{}, wake: make(chan struct{}, 1), slots: make(chan struct{}, maxInFlight), client: probeClient()}
+	return &prober{probes: map[probeKey]*probe{}, wake: make(chan struct{}, 1), client: probeClient()}
 }
 
 // watch makes w a watcher of k, and returns what is known of k's address.
@@ -93,19 +116,23 @@ func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
 	defer pr.mu.Unlock()
 	p := pr.probes[k]
 	if p == nil {
-		p = &probe{key: k, watchers: map[probeWatcher]int{}, due: time.Now().Add(rand.N(k.cfg.interval))}
+		p = &probe{key: k, due: time.Now().Add(rand.N(k.cfg.interval))}
 		if down {
 			p.state = stateDown
 		}
 		pr.probes[k] = p
-		heap.Push(&pr.queue, p)
+		heap.Push(&pr.queue, queued{p.due, p})
 		pr.signal()
 		if !pr.scheduling {
 			pr.scheduling = true
 			go pr.schedule()
 		}
 	}
-	p.watchers[w]++
+	if i := p.watcher(w); i >= 0 {
+		p.watchers[i].n++
+	} else {
+		p.watchers = append(p.watchers, watching{w, 1})
+	}
 	return p.state
 }
 
@@ -118,19 +145,22 @@ func (pr *prober) unwatch(k probeKey, w probeWatcher) <-chan struct{} {
 	if p == nil {
 		return nil
 	}
-	if p.watchers[w]--; p.watchers[w] <= 0 {
-		delete(p.watchers, w)
+	if i := p.watcher(w); i >= 0 {
+		if p.watchers[i].n--; p.watchers[i].n == 0 {
+			p.watchers = slices.Delete(p.watchers, i, i+1)
+		}
 	}
 	if len(p.watchers) > 0 {
 		return nil
 	}
-	delete(pr.probes, k)
+	delete(pr.probes, k) // its place in the queue is dropped when it comes up
 	pr.signal()
-	if p.index >= 0 {
-		heap.Remove(&pr.queue, p.index)
+	if p.running == nil {
 		return nil
 	}
-	p.cancel()
+	if p.cancel != nil {
+		p.cancel()
+	}
 	return p.running
 }
 
@@ -151,14 +181,18 @@ func (pr *prober) signal() {
 	}
 }
 
-// schedule starts each probe when it is due, while there are probes.
+// schedule hands each probe to a worker when it is due, while there are
+// probes. Workers are started as they are needed, up to maxInFlight, and
+// end with it: a worker keeps its grown stack from one probe to the next.
 func (pr *prober) schedule() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
+	work, workers := make(chan *probe), 0
+	defer close(work)
 	for {
 		pr.mu.Lock()
 		if len(pr.probes) == 0 {
-			pr.scheduling = false
+			pr.scheduling, pr.queue = false, nil
 			pr.mu.Unlock()
 			return
 		}
@@ -166,7 +200,7 @@ func (pr *prober) schedule() {
 		if len(pr.queue) > 0 {
 			wait = time.Until(pr.queue[0].due)
 		}
-		if wait > 0 {
+		if wait > together {
 			pr.mu.Unlock()
 			timer.Reset(wait)
 			select {
@@ -176,31 +210,74 @@ func (pr *prober) schedule() {
 			}
 			continue
 		}
-		p := heap.Pop(&pr.queue).(*probe)
-		ctx, cancel := context.WithTimeout(context.Background(), p.key.cfg.timeout)
-		p.running, p.cancel = make(chan struct{}), cancel
+		p := heap.Pop(&pr.queue).(queued).p
+		if pr.probes[p.key] != p {
+			pr.mu.Unlock()
+			continue // no longer watched
+		}
+		p.running = make(chan struct{})
 		pr.mu.Unlock()
-		pr.slots <- struct{}{} // wait for a slot
-		go pr.run(ctx, p)
+		select {
+		case work <- p:
+		default:
+			if workers < maxInFlight {
+				workers++
+				go pr.work(work)
+			}
+			work <- p // waits for a worker when all are busy
+		}
 	}
 }
 
-// run probes p once, counts the result, queues p for its next interval,
-// and tells its watchers if the address changed state.
-func (pr *prober) run(ctx context.Context, p *probe) {
+// work runs the probes it is handed until the scheduler ends.
+func (pr *prober) work(probes <-chan *probe) {
+	for p := range probes {
+		pr.run(p)
+	}
+}
+
+// run probes p once, unless it was unwatched while it waited for a worker,
+// and records the result.
+func (pr *prober) run(p *probe) {
+	pr.mu.Lock()
+	if pr.probes[p.key] != p {
+		p.end()
+		pr.mu.Unlock()
+		return
+	}
+	// The timeout starts now, not while the probe waited for a worker.
+	ctx, cancel := context.WithTimeout(context.Background(), p.key.cfg.timeout)
+	p.cancel = cancel
+	pr.mu.Unlock()
+
 	start := time.Now()
 	ok := pr.try(ctx, p.key)
 	cancelled := ctx.Err() == context.Canceled
-	p.cancel()
-	defer func() { <-pr.slots }() // after telling the watchers: a slot is a goroutine
+	cancel()
 
 	pr.mu.Lock()
-	close(p.running)
+	p.end()
 	if cancelled || pr.probes[p.key] != p {
 		pr.mu.Unlock()
 		return // no longer watched
 	}
 	probeSeconds.WithLabelValues(p.key.check.Scheme, result(ok)).Observe(time.Since(start).Seconds())
+	tell := pr.record(p, ok, start)
+	pr.mu.Unlock()
+	for _, w := range tell {
+		w.probed(p.key)
+	}
+}
+
+// end marks the end of p's run in flight.
+func (p *probe) end() {
+	close(p.running)
+	p.running, p.cancel = nil, nil
+}
+
+// record counts the result of p's run started at start, queues p for its
+// next, and returns the watchers to tell if the address changed state.
+func (pr *prober) record(p *probe, ok bool, start time.Time) []probeWatcher {
 	if ok {
 		p.oks, p.fails = p.oks+1, 0
 	} else {
@@ -214,21 +291,29 @@ func (pr *prober) run(ctx context.Context, p *probe) {
 		p.state = stateDown
 	}
 	// The next run keeps to the probe's phase, unless it is late already.
-	if p.due = p.due.Add(p.key.cfg.interval); p.due.Before(start) {
+	if p.due = p.due.Add(p.next()); p.due.Before(start) {
 		p.due = time.Now()
 	}
-	heap.Push(&pr.queue, p)
+	heap.Push(&pr.queue, queued{p.due, p})
 	pr.signal()
+	if p.state == was {
+		return nil
+	}
 	var tell []probeWatcher
-	if p.state != was {
-		for w := range p.watchers {
-			tell = append(tell, w)
-		}
+	for _, w := range p.watchers {
+		tell = append(tell, w.w)
 	}
-	pr.mu.Unlock()
-	for _, w := range tell {
-		w.probed(p.key)
+	return tell
+}
+
+// next is the time from this run of p to the next: the interval, or
+// confirmEvery while the address's state is in question: unknown yet, or
+// with a probe that disagrees with it.
+func (p *probe) next() time.Duration {
+	if p.state == stateUnknown || p.state == stateUp && p.fails > 0 || p.state == stateDown && p.oks > 0 {
+		return min(p.key.cfg.interval, confirmEvery)
 	}
+	return p.key.cfg.interval
 }
 
 func result(ok bool) string {
@@ -243,8 +328,7 @@ func result(ok bool) string {
 func (pr *prober) try(ctx context.Context, k probeKey) bool {
 	hostport := net.JoinHostPort(k.addr, k.check.Port)
 	if k.check.Scheme == "tcp" {
-		var d net.Dialer
-		conn, err := d.DialContext(ctx, "tcp", hostport)
+		conn, err := dialProbe(ctx, hostport)
 		if err != nil {
 			return false
 		}
@@ -266,6 +350,22 @@ func (pr *prober) try(ctx context.Context, k probeKey) bool {
 	return resp.StatusCode >= 200 && resp.StatusCode < 400
 }
 
+// dialProbe makes a probe's connection to an address and port. It lives for
+// a moment: it needs no keep-alive, and it is closed with a reset, as
+// HAProxy closes its checks, since a probe every few seconds to each of
+// thousands of addresses would leave tens of thousands of sockets in
+// TIME_WAIT.
+func dialProbe(ctx context.Context, hostport string) (net.Conn, error) {
+	conn, err := probeDialer.DialContext(ctx, "tcp", hostport)
+	if err != nil {
+		return nil, err
+	}
+	conn.(*net.TCPConn).SetLinger(0)
+	return conn, nil
+}
+
+var probeDialer = net.Dialer{KeepAlive: -1}
+
 // sniKey carries the server name of an https probe to its TLS dial.
 type sniKey struct{}
 
@@ -275,12 +375,14 @@ type sniKey struct{}
 // probe asks whether the service answers, not who it is; it sends the name
 // in SNI all the same.
 func probeClient() *http.Client {
-	var d net.Dialer
 	return &http.Client{
 		Transport: &http.Transport{
 			DisableKeepAlives: true,
-			DialTLSContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				conn, err := d.DialContext(ctx, network, addr)
+			DialContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return dialProbe(ctx, addr)
+			},
+			DialTLSContext: func(ctx context.Context, _, addr string) (net.Conn, error) {
+				conn, err := dialProbe(ctx, addr)
 				if err != nil {
 					return nil, err
 				}
@@ -297,25 +399,24 @@ func probeClient() *http.Client {
 	}
 }
 
-// probeQueue is a heap of probes by due time.
-type probeQueue []*probe
+// probeQueue is a heap of probes by due time. The time is kept beside each
+// probe, not read through it: ordering ten thousand probes then touches
+// one array, not ten thousand structs.
+type probeQueue []queued
+
+type queued struct {
+	due time.Time
+	p   *probe
+}
 
 func (q probeQueue) Len() int           { return len(q) }
 func (q probeQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
-func (q probeQueue) Swap(i, j int) {
-	q[i], q[j] = q[j], q[i]
-	q[i].index, q[j].index = i, j
-}
-func (q *probeQueue) Push(x any) {
-	p := x.(*probe)
-	p.index = len(*q)
-	*q = append(*q, p)
-}
+func (q probeQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
+func (q *probeQueue) Push(x any)        { *q = append(*q, x.(queued)) }
 func (q *probeQueue) Pop() any {
 	old := *q
-	p := old[len(old)-1]
-	old[len(old)-1] = nil
-	p.index = -1
+	x := old[len(old)-1]
+	old[len(old)-1] = queued{}
 	*q = old[:len(old)-1]
-	return p
+	return x
 }

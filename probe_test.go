@@ -3,11 +3,15 @@ package bluegreen
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -180,6 +184,7 @@ func TestProbeStartsFromKnownDown(t *testing.T) {
 // Host makes an http check its own. Thousands of probes run on a few
 // goroutines, and none is left once no one watches.
 func TestProbesShared(t *testing.T) {
+	base := runtime.NumGoroutine()
 	pr := newProber()
 	w1, w2 := newRecorder(pr), newRecorder(pr)
 	tcp, _ := schema.ParseCheck("tcp://:1")
@@ -220,12 +225,93 @@ func TestProbesShared(t *testing.T) {
 		pr.mu.Lock()
 		idle := !pr.scheduling && len(pr.probes) == 0
 		pr.mu.Unlock()
-		if idle {
+		if idle && runtime.NumGoroutine() <= base {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("the scheduler still runs 10s after the last probe went")
+			t.Fatalf("10s after the last probe went: scheduler running %v, %d goroutines more than before", !idle, runtime.NumGoroutine()-base)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// An address whose state is in question is probed again within
+// confirmEvery, not an interval later: an interval of an hour still takes
+// a dead backend out in seconds. Once its state is settled, its next probe
+// is an interval away.
+func TestProbeConfirmsQuickly(t *testing.T) {
+	pr := newProber()
+	w := newRecorder(pr)
+	closed, _ := schema.ParseCheck("tcp://:1")
+	k := keyOf("app.example.org.", "127.0.0.1", closed, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 2})
+	pr.watch(k, w, false)
+	defer stop(pr, k, w)
+	pr.mu.Lock()
+	now := time.Now() // the first run now, not at a random point of the hour
+	pr.queue[0].due, pr.probes[k].due = now, now
+	pr.mu.Unlock()
+	pr.signal()
+	start := time.Now()
+	if got := w.await(t, 1); got[0] != stateDown {
+		t.Fatalf("reported %v; want down", got)
+	}
+	t.Logf("down after %v", time.Since(start))
+	pr.mu.Lock()
+	next := pr.queue[0].due
+	pr.mu.Unlock()
+	if wait := time.Until(next); wait < 59*time.Minute {
+		t.Errorf("a settled address is probed again in %v, want an interval, 1h", wait)
+	}
+}
+
+// A tcp probe closes its connection with a reset: probes to thousands of
+// addresses leave no sockets behind in TIME_WAIT.
+func TestTCPProbeLeavesNoTimeWait(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c) // until the probe closes
+			c.Close()
+			closed <- struct{}{}
+		}
+	}()
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	c, _ := schema.ParseCheck(fmt.Sprintf("tcp://:%d", port))
+	pr := newProber()
+	k := keyOf("app.example.org.", "127.0.0.1", c, defaultProbes)
+	for range 5 {
+		if !pr.try(context.Background(), k) {
+			t.Fatal("a listening port probed down")
+		}
+		<-closed
+	}
+	if n := timeWaits(t, port); n != 0 {
+		t.Errorf("%d sockets to the probed port in TIME_WAIT after 5 probes, want 0", n)
+	}
+}
+
+// timeWaits counts the IPv4 TCP sockets in TIME_WAIT to or from port.
+func timeWaits(t *testing.T, port int) int {
+	data, err := os.ReadFile("/proc/net/tcp")
+	if err != nil {
+		t.Skip("no /proc/net/tcp:", err)
+	}
+	n := 0
+	hex := fmt.Sprintf(":%04X", port)
+	for _, line := range strings.Split(string(data), "\n")[1:] {
+		// sl local_address rem_address st ...; st 06 is TIME_WAIT.
+		if f := strings.Fields(line); len(f) > 3 && f[3] == "06" && (strings.HasSuffix(f[1], hex) || strings.HasSuffix(f[2], hex)) {
+			n++
+		}
+	}
+	return n
 }

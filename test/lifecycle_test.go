@@ -127,8 +127,8 @@ func TestReloadLeavesNothingBehind(t *testing.T) {
 // clientGoroutines counts the goroutines of the plugin and of etcd clients
 // (the test's own and the plugin's), gRPC client transports included. The
 // process's total also counts the servers' passing goroutines, which come
-// and go whatever the plugin does; so do the prober's runs, one per probe in
-// flight (at most 64), which are left out too.
+// and go whatever the plugin does; so do the prober's workers, started as
+// probes need them (at most 64), which are left out too.
 func clientGoroutines() int {
 	buf := make([]byte, 1<<20)
 	for {
@@ -141,7 +141,7 @@ func clientGoroutines() int {
 	}
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "bluegreen.(*prober).run(") {
+		if strings.Contains(g, "bluegreen.(*prober).work(") {
 			continue
 		}
 		if strings.Contains(g, "github.com/bluegreen-dns/bluegreen.") ||
