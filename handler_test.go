@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -42,7 +43,8 @@ func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
 // probe found it.
 func report(s *store, name, addr string, st addrState) {
 	s.mu.Lock()
-	k := s.checked[name][addr]
+	i := slices.IndexFunc(s.checked[name], func(k probeKey) bool { return k.addr == addr })
+	k := s.checked[name][i]
 	s.mu.Unlock()
 	s.probes.mu.Lock()
 	s.probes.probes[k].state = st

@@ -37,16 +37,16 @@ type store struct {
 	probeLog  *burst                          // the log of what checks found
 	probes    *prober
 	probeCfg  probeConfig
-	checked   map[string]map[string]probeKey // name -> address -> the probe it watches
-	watching  map[probeKey]map[string]bool   // probe -> the names that watch it
-	upTo      int64                          // the revision of etcd that what the store holds is complete up to
-	applied   int64                          // the newest revision of a list or event applied: upTo but for progress notices
-	lists     uint64                         // lists replaced so far
-	last      string                         // the key changed last
-	stale     [staleKinds]staleness          // why the answers are stale, if they are
-	staleFrom time.Time                      // since when, through every reason; zero while they are current
-	seeded    *seed                          // what was loaded before the first list
-	closed    bool                           // shut down: a late probe or event changes nothing
+	checked   map[string][]probeKey // name -> the probes it watches, one per address checked
+	watching  map[probeKey][]string // probe -> the names that watch it
+	upTo      int64                 // the revision of etcd that what the store holds is complete up to
+	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
+	lists     uint64                // lists replaced so far
+	last      string                // the key changed last
+	stale     [staleKinds]staleness // why the answers are stale, if they are
+	staleFrom time.Time             // since when, through every reason; zero while they are current
+	seeded    *seed                 // what was loaded before the first list
+	closed    bool                  // shut down: a late probe or event changes nothing
 }
 
 // A stray is a key under the prefix that is not NAME/FIELD of a name in the
@@ -82,7 +82,7 @@ func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg pr
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
 		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
-		probes: pr, probeCfg: probeCfg, checked: map[string]map[string]probeKey{}, watching: map[probeKey]map[string]bool{}}
+		probes: pr, probeCfg: probeCfg, checked: map[string][]probeKey{}, watching: map[probeKey][]string{}}
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
 	return s
 }
@@ -252,7 +252,7 @@ func (s *store) probed(k probeKey) {
 	state := s.probes.state(k)
 	was := stateUnknown
 	changes := make(map[string]*entry, len(names))
-	for name := range names {
+	for _, name := range names {
 		h := s.health[name]
 		if h == nil {
 			h = map[string]addrState{}
@@ -282,7 +282,7 @@ func (s *store) stopProbes() {
 			}
 		}
 	}
-	s.watching, s.checked = map[probeKey]map[string]bool{}, map[string]map[string]probeKey{}
+	s.watching, s.checked = map[probeKey][]string{}, map[string][]probeKey{}
 	s.mu.Unlock()
 	for _, done := range running {
 		<-done
@@ -651,56 +651,51 @@ func (s *store) syncProbes(name string, k *nameKeys) {
 	if have == nil && !checked {
 		return // never checked: the common case, kept cheap
 	}
-	want := map[string]probeKey{}
+	// Slices, not maps: a name has a few addresses, and ten thousand
+	// checked names should cost little memory.
+	var want []probeKey
 	if checked {
 		for _, c := range schema.Colours {
 			if !k.usable(c) {
 				continue
 			}
 			for _, addr := range k.targets[c].value.Addresses() {
-				if s.policy.mayProbe(addr) {
-					want[addr] = keyOf(name, addr, *k.check.value, s.probeCfg)
+				if key := keyOf(name, addr, *k.check.value, s.probeCfg); s.policy.mayProbe(addr) && !slices.Contains(want, key) {
+					want = append(want, key)
 				}
 			}
 		}
 	}
 	h := s.health[name]
-	for addr, key := range have {
-		if want[addr] == key {
+	for _, key := range have {
+		if slices.Contains(want, key) {
 			continue
 		}
 		s.probes.unwatch(key, s) // a run in flight ends on its own
-		if delete(s.watching[key], name); len(s.watching[key]) == 0 {
+		if s.watching[key] = slices.DeleteFunc(s.watching[key], func(n string) bool { return n == name }); len(s.watching[key]) == 0 {
 			delete(s.watching, key)
 		}
-		delete(have, addr)
-		if _, still := want[addr]; !still {
-			delete(h, addr)
+		if !slices.ContainsFunc(want, func(w probeKey) bool { return w.addr == key.addr }) {
+			delete(h, key.addr)
 		}
 	}
-	for addr, key := range want {
-		if _, ok := have[addr]; ok {
+	for _, key := range want {
+		if slices.Contains(have, key) {
 			continue
 		}
-		if have == nil {
-			have = map[string]probeKey{}
-			s.checked[name] = have
-		}
-		have[addr] = key
-		if s.watching[key] == nil {
-			s.watching[key] = map[string]bool{}
-		}
-		s.watching[key][name] = true
-		if state := s.probes.watch(key, s, h[addr] == stateDown); state != stateUnknown {
+		s.watching[key] = append(s.watching[key], name)
+		if state := s.probes.watch(key, s, h[key.addr] == stateDown); state != stateUnknown {
 			if h == nil {
 				h = map[string]addrState{}
 				s.health[name] = h
 			}
-			h[addr] = state
+			h[key.addr] = state
 		}
 	}
-	if len(have) == 0 {
+	if len(want) == 0 {
 		delete(s.checked, name)
+	} else {
+		s.checked[name] = want
 	}
 	if len(h) == 0 {
 		delete(s.health, name)

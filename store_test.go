@@ -324,8 +324,8 @@ func TestStoreCheckNetworks(t *testing.T) {
 		s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1,192.168.1.1,169.254.1.1",
 			"app.example.org/green=10.0.2.1", "app.example.org/check=tcp://:80"), 5)
 		var probed []string
-		for addr := range s.checked[app] {
-			probed = append(probed, addr)
+		for _, k := range s.checked[app] {
+			probed = append(probed, k.addr)
 		}
 		slices.Sort(probed)
 		var unchecked []string
