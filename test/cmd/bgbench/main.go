@@ -39,6 +39,9 @@ type options struct {
 	flips    int
 	churn    time.Duration
 	flipRate int
+
+	checkNames int
+	checkRate  int
 }
 
 func main() {
@@ -64,6 +67,8 @@ func main() {
 	flag.IntVar(&o.flips, "flips", 1000, "flips whose latency is measured")
 	flag.DurationVar(&o.churn, "churn", 30*time.Second, "length of the churn test")
 	flag.IntVar(&o.flipRate, "flip-rate", 1000, "flips per second during the churn test")
+	flag.IntVar(&o.checkNames, "check-names", 10000, "names of the health checks comparison, two addresses each")
+	flag.IntVar(&o.checkRate, "check-rate", 20000, "queries per second while latency is measured in the health checks comparison")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bgbench:", err)
@@ -187,6 +192,11 @@ func run(o options) error {
 	stopCoreDNS()
 	step("scale: sync time and heap for 1k, 10k, %d names", o.names)
 	if r.scale, err = scale(client, "http://"+etcdAddr, o.names); err != nil {
+		return err
+	}
+
+	step("checks: %d names checked beside %d unchecked", o.checkNames, o.checkNames)
+	if r.checks, err = checks(client, "http://"+etcdAddr, dir, o); err != nil {
 		return err
 	}
 

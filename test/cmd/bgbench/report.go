@@ -21,6 +21,7 @@ type report struct {
 	flips   []time.Duration
 	churn   churnResult
 	scale   []scaleRow
+	checks  []checkRow
 
 	profile                  string // pprof's top, quiet
 	quietShares, churnShares shares
@@ -159,6 +160,8 @@ func (r *report) markdown() string {
 	for _, row := range r.scale {
 		w("| %d | %v | %.1f MiB | %.0f B |\n", row.names, row.sync.Round(time.Millisecond), float64(row.heap)/(1<<20), row.heapPerName)
 	}
+
+	r.checksMarkdown(w)
 
 	w("\n## Where the time goes\n\n")
 	w("A CPU profile of CoreDNS for %v while dnsperf loads bluegreen with the %d names. bluegreen's ServeDNS, with all it calls (writing the reply included): %s of the samples. The rest is CoreDNS's server reading and unpacking queries and the runtime, which every contender pays, *whoami* included.\n\n```\n%s```\n", o.duration, o.names, r.quietShares.serve, r.profile)
