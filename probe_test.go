@@ -315,3 +315,36 @@ func timeWaits(t *testing.T, port int) int {
 	}
 	return n
 }
+
+// New probes start at random points of their first interval, so that a
+// thousand names loaded together are not probed together.
+func TestProbeStartsSpread(t *testing.T) {
+	pr := newProber()
+	w := newRecorder(pr)
+	closed, _ := schema.ParseCheck("tcp://:1")
+	cfg := probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1}
+	var keys []probeKey
+	for i := range 1000 {
+		k := keyOf("n.example.org.", fmt.Sprintf("127.1.%d.%d", i/250, i%250+1), closed, cfg)
+		keys = append(keys, k)
+		pr.watch(k, w, false)
+	}
+	defer func() {
+		for _, k := range keys {
+			stop(pr, k, w)
+		}
+	}()
+	start := time.Now()
+	pr.mu.Lock()
+	perTenth := make([]int, 10) // first runs in each tenth of the hour
+	for _, q := range pr.queue {
+		perTenth[min(int(q.due.Sub(start)*10/time.Hour), 9)]++
+	}
+	pr.mu.Unlock()
+	for i, n := range perTenth {
+		if n < 50 || n > 150 { // 100 expected in each
+			t.Errorf("%d of 1,000 first runs in tenth %d of the interval, want about 100: %v", n, i, perTenth)
+			break
+		}
+	}
+}
