@@ -38,9 +38,10 @@ const confirmEvery = 2 * time.Second
 const maxInFlight = 64
 
 // together is how close probes' due times must be for one wake of the
-// scheduler to start them all: at most a hundred wakes a second however many
-// addresses are checked, a probe starting at most this much early.
-const together = 10 * time.Millisecond
+// scheduler to start them all: at most a thousand wakes a second however
+// many addresses are checked, a probe starting at most this much early. Not
+// more: probes started in bursts delay the queries served meanwhile.
+const together = time.Millisecond
 
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.

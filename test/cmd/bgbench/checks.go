@@ -7,11 +7,13 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -44,15 +46,15 @@ const checkIdle = 30 * time.Second
 // checks serves n names with two addresses each, blue 127.1.x.y and green
 // 127.2.x.y, from one CoreDNS process per case: unchecked, then with a tcp
 // check on every name (2n addresses probed), at the default interval and
-// at 10s. This process listens on the blue addresses; the green ones are a
-// closed port, so half the addresses are down.
+// at 10s. A child process listens on the blue addresses; the green ones are
+// a closed port, so half the addresses are down.
 func checks(client *clientv3.Client, endpoint, dir string, o options) ([]checkRow, error) {
 	n := o.checkNames
-	stopListening, port, err := listenOn(n)
+	stopBackends, port, err := startBackends(n)
 	if err != nil {
 		return nil, err
 	}
-	defer stopListening()
+	defer stopBackends()
 	cases := []checkCase{
 		{"unchecked", "/unchecked/", ""},
 		{"checked, default interval (30s)", "/checked/", ""},
@@ -140,23 +142,16 @@ func measureCase(c checkCase, endpoint, dir string, names []string, o options) (
 	return row, nil
 }
 
-// listenOn accepts TCP connections on 127.1.x.y, the first n of them, on
-// one port, until stop: the blue addresses are up.
-func listenOn(n int) (stop func(), port string, err error) {
-	port = freePort()
-	var ls []net.Listener
-	stop = func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}
+// listenOn is the child process that plays the backends: it accepts TCP
+// connections on port of 127.1.x.y, the first n of them, until it is
+// stopped. A process of its own, so that its work is neither CoreDNS's nor
+// the load generator's.
+func listenOn(n int, port string) error {
 	for i := range n {
 		l, err := net.Listen("tcp", net.JoinHostPort(address(127, 1<<16|i), port))
 		if err != nil {
-			stop()
-			return nil, "", fmt.Errorf("listening on %d addresses (raise ulimit -n if it says too many open files): %w", n, err)
+			return fmt.Errorf("listening on %d addresses (raise ulimit -n if it says too many open files): %w", n, err)
 		}
-		ls = append(ls, l)
 		go func() {
 			for {
 				conn, err := l.Accept()
@@ -167,7 +162,33 @@ func listenOn(n int) (stop func(), port string, err error) {
 			}
 		}()
 	}
-	return stop, port, nil
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, syscall.SIGTERM, os.Interrupt)
+	<-stop
+	return nil
+}
+
+// startBackends runs listenOn in a child process, and waits until the last
+// address accepts.
+func startBackends(n int) (stop func(), port string, err error) {
+	port = freePort()
+	stop, _, err = startChild(os.Args[0], "listen", strconv.Itoa(n), port)
+	if err != nil {
+		return nil, "", err
+	}
+	last := net.JoinHostPort(address(127, 1<<16|(n-1)), port)
+	for deadline := time.Now().Add(time.Minute); ; {
+		conn, err := net.Dial("tcp", last)
+		if err == nil {
+			conn.Close()
+			return stop, port, nil
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return nil, "", fmt.Errorf("the backends do not accept on %s: %w", last, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // seedChecked writes n names under prefix: blue 127.1.x.y, green 127.2.x.y,
@@ -220,7 +241,7 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 	}
 	o := r.opts
 	w("## Health checks at scale\n\n")
-	w("%d names, each with a blue address 127.1.x.y and a green one 127.2.x.y, served by one CoreDNS process per case with nothing else in it: without a `check` key, then with `check tcp://:PORT` on every name, %d addresses probed: the green half on a closed port (down), the blue half on a port bgbench listens on (up). ", o.checkNames, 2*o.checkNames)
+	w("%d names, each with a blue address 127.1.x.y and a green one 127.2.x.y, served by one CoreDNS process per case with nothing else in it: without a `check` key, then with `check tcp://:PORT` on every name, %d addresses probed: the green half on a closed port (down), the blue half on a port that a child process of bgbench listens on (up). ", o.checkNames, 2*o.checkNames)
 	w("From the start until the checks have settled (every green address down), the probes CoreDNS made each second; an interval later, its CPU over %v with no queries (one default interval, in which every settled address is probed once), its goroutines and its heap after a GC; then %d rounds of %v at %d A queries a second over the names, from a paced Go client (dnsperf gives no percentiles). ", checkIdle, o.rounds, o.duration, o.checkRate)
 	w("On loopback, CoreDNS's kernel also does the backends' half of every TCP handshake, which a remote backend does itself.\n\n")
 	w("|")

@@ -49,6 +49,13 @@ func main() {
 	case len(os.Args) == 4 && os.Args[1] == "etcd":
 		runEtcd(os.Args[2], os.Args[3])
 		return
+	case len(os.Args) == 4 && os.Args[1] == "listen":
+		n, _ := strconv.Atoi(os.Args[2])
+		if err := listenOn(n, os.Args[3]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	case len(os.Args) == 5 && os.Args[1] == "sync":
 		names, _ := strconv.Atoi(os.Args[4])
 		if err := measureSync(os.Args[2], os.Args[3], names); err != nil {
