@@ -24,9 +24,9 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzQuery$$' -fuzztime $(FUZZTIME) .
 	$(GO) test -run '^$$' -fuzz '^FuzzStateTXT$$' -fuzztime $(FUZZTIME) .
 
-# bluegreen beside hosts, etcd and whoami under dnsperf, flip latency, churn
-# and scale; writes BENCHMARKS.md. Takes about 11 minutes. dnsperf comes from
-# Debian; as root this installs it.
+# bluegreen beside hosts, etcd and whoami under dnsperf, flip latency, churn,
+# scale and health checks at scale; writes BENCHMARKS.md. Takes about 17
+# minutes. dnsperf comes from Debian; as root this installs it.
 bench: build
 	@command -v dnsperf >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq dnsperf >/dev/null; } || \
 		{ echo "make bench needs dnsperf: apt-get install dnsperf"; exit 1; }

@@ -37,3 +37,33 @@ func TestBadValuesLogBounded(t *testing.T) {
 	}
 	t.Logf("1,000 values of 100 KB: %d log lines, the longest %d bytes", len(lines), longest)
 }
+
+// A thousand addresses found down make a few lines and a summary: a fleet
+// of backends going down does not flood the log.
+func TestProbeResultsLogBounded(t *testing.T) {
+	logs := captureLog(t)
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.probeLog.window = 100 * time.Millisecond
+	var kvs []keyValue
+	for i := range 1000 {
+		name := fmt.Sprintf("n%d.example.org", i)
+		kvs = append(kvs, keyValues(5, name+"/active=blue", name+"/blue="+loopback(i), name+"/check=tcp://:1")...)
+	}
+	s.replace(kvs, 5)
+	for i := range 1000 {
+		report(s, fmt.Sprintf("n%d.example.org.", i), loopback(i), stateDown)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(logs.String(), "... and 980 more health check results in the last 100ms") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no summary of the 980 lines left out within 10s:\n%.2000s", logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if lines := strings.Split(strings.TrimSpace(logs.String()), "\n"); len(lines) > 25 {
+		t.Errorf("1,000 addresses down: %d log lines, want at most 25", len(lines))
+	}
+}
+
+func loopback(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, i%250+1) }
