@@ -51,6 +51,7 @@ func TestProbeResultsLogBounded(t *testing.T) {
 		kvs = append(kvs, keyValues(5, name+"/active=blue", name+"/blue="+loopback(i), name+"/check=tcp://:1")...)
 	}
 	s.replace(kvs, 5)
+	t.Cleanup(func() { s.replace(nil, 6) }) // and their metric series with them
 	for i := range 1000 {
 		report(s, fmt.Sprintf("n%d.example.org.", i), loopback(i), stateDown)
 	}

@@ -353,9 +353,8 @@ func (pr *prober) try(ctx context.Context, k probeKey) bool {
 
 // dialProbe makes a probe's connection to an address and port. It lives for
 // a moment: it needs no keep-alive, and it is closed with a reset, as
-// HAProxy closes its checks, since a probe every few seconds to each of
-// thousands of addresses would leave tens of thousands of sockets in
-// TIME_WAIT.
+// HAProxy closes its checks, since a probe an interval to each of thousands
+// of addresses would keep thousands of sockets in TIME_WAIT.
 func dialProbe(ctx context.Context, hostport string) (net.Conn, error) {
 	conn, err := probeDialer.DialContext(ctx, "tcp", hostport)
 	if err != nil {
