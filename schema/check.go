@@ -36,8 +36,11 @@ func ParseCheck(s string) (Check, error) {
 	if (err == nil && u.User != nil) || strings.Contains(s, "@") {
 		return Check{}, errors.New("a check takes no user or password, " + checkForms)
 	}
-	if err != nil || u.Opaque != "" || u.Fragment != "" {
+	if err != nil || u.Opaque != "" {
 		return Check{}, fmt.Errorf("%s is not a check, %s", shown, checkForms)
+	}
+	if u.Fragment != "" {
+		return Check{}, fmt.Errorf("check %s: a check takes no fragment (#...), it is never sent", shown)
 	}
 	if u.Scheme != "tcp" && u.Scheme != "http" && u.Scheme != "https" {
 		return Check{}, fmt.Errorf("check %s: scheme %s is not tcp, http or https", shown, Quote(u.Scheme))

@@ -110,6 +110,9 @@ func TestParseCheck(t *testing.T) {
 			t.Errorf("ParseCheck(%q): error %v, want one without the password", s, err)
 		}
 	}
+	if _, err := ParseCheck("http://:80/health?token=s3cret#frag"); err == nil || !strings.Contains(err.Error(), "no fragment") || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("a check with a fragment: error %v, want one that says so without the token", err)
+	}
 }
 
 func TestParseKey(t *testing.T) {
