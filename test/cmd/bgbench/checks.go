@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
@@ -65,7 +64,7 @@ func checks(client *clientv3.Client, endpoint, dir string, o options) ([]checkRo
 		if c.prefix == "/checked/" {
 			check = "tcp://:" + port
 		}
-		if err := seedChecked(client, c.prefix, n, check); err != nil {
+		if err := seedPrefix(client, c.prefix, n, blueBackend, greenBackend, check); err != nil {
 			return nil, err
 		}
 	}
@@ -148,7 +147,7 @@ func measureCase(c checkCase, endpoint, dir string, names []string, o options) (
 // the load generator's.
 func listenOn(n int, port string) error {
 	for i := range n {
-		l, err := net.Listen("tcp", net.JoinHostPort(address(127, 1<<16|i), port))
+		l, err := net.Listen("tcp", net.JoinHostPort(blueBackend(i), port))
 		if err != nil {
 			return fmt.Errorf("listening on %d addresses (raise ulimit -n if it says too many open files): %w", n, err)
 		}
@@ -176,7 +175,7 @@ func startBackends(n int) (stop func(), port string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
-	last := net.JoinHostPort(address(127, 1<<16|(n-1)), port)
+	last := net.JoinHostPort(blueBackend(n-1), port)
 	for deadline := time.Now().Add(time.Minute); ; {
 		conn, err := net.Dial("tcp", last)
 		if err == nil {
@@ -191,28 +190,10 @@ func startBackends(n int) (stop func(), port string, err error) {
 	}
 }
 
-// seedChecked writes n names under prefix: blue 127.1.x.y, green 127.2.x.y,
-// active blue, and the check if it is not "".
-func seedChecked(client *clientv3.Client, prefix string, n int, check string) error {
-	var ops []clientv3.Op
-	for i := range n {
-		name := fmt.Sprintf("%sn%d.example.org/", prefix, i)
-		ops = append(ops, clientv3.OpPut(name+"blue", address(127, 1<<16|i)), clientv3.OpPut(name+"green", address(127, 2<<16|i)), clientv3.OpPut(name+"active", "blue"))
-		if check != "" {
-			ops = append(ops, clientv3.OpPut(name+"check", check))
-		}
-		if len(ops) >= 96 || i == n-1 {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, err := client.Txn(ctx).Then(ops...).Commit()
-			cancel()
-			if err != nil {
-				return err
-			}
-			ops = ops[:0]
-		}
-	}
-	return nil
-}
+// The checks benchmark's addresses of name i: blue 127.1.x.y, which the
+// backends listen on, and green 127.2.x.y, on a closed port.
+func blueBackend(i int) string  { return address(127, 1<<16|i) }
+func greenBackend(i int) string { return address(127, 2<<16|i) }
 
 var heapAllocLine = regexp.MustCompile(`# HeapAlloc = ([0-9]+)`)
 

@@ -41,7 +41,8 @@ func scale(client *clientv3.Client, endpoint string, n int) ([]scaleRow, error) 
 		prefix, names := "/bluegreen/", n+1
 		if size != n {
 			prefix, names = fmt.Sprintf("/scale%d/", size), size
-			if err := seedPrefix(client, prefix, size); err != nil {
+			blue, green := func(i int) string { return address(10, i) }, func(i int) string { return address(11, i) }
+			if err := seedPrefix(client, prefix, size, blue, green, ""); err != nil {
 				return nil, err
 			}
 		}
@@ -61,12 +62,17 @@ func scale(client *clientv3.Client, endpoint string, n int) ([]scaleRow, error) 
 	return rows, nil
 }
 
-func seedPrefix(client *clientv3.Client, prefix string, n int) error {
+// seedPrefix writes n names under prefix, name i with the targets blue(i)
+// and green(i), active blue, and the check if it is not "".
+func seedPrefix(client *clientv3.Client, prefix string, n int, blue, green func(int) string, check string) error {
 	var ops []clientv3.Op
 	for i := range n {
 		name := fmt.Sprintf("%sn%d.example.org/", prefix, i)
-		ops = append(ops, clientv3.OpPut(name+"blue", address(10, i)), clientv3.OpPut(name+"green", address(11, i)), clientv3.OpPut(name+"active", "blue"))
-		if len(ops) >= 99 || i == n-1 {
+		ops = append(ops, clientv3.OpPut(name+"blue", blue(i)), clientv3.OpPut(name+"green", green(i)), clientv3.OpPut(name+"active", "blue"))
+		if check != "" {
+			ops = append(ops, clientv3.OpPut(name+"check", check))
+		}
+		if len(ops) >= 96 || i == n-1 {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			_, err := client.Txn(ctx).Then(ops...).Commit()
 			cancel()
