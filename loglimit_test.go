@@ -20,14 +20,7 @@ func TestBadValuesLogBounded(t *testing.T) {
 		kvs = append(kvs, keyValue{key: fmt.Sprintf("/bluegreen/n%d.example.org/ttl", i), value: strings.Repeat("9", 100<<10), rev: 5})
 	}
 	s.replace(kvs, 5)
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "... and 980 more invalid values in the last 100ms") {
-		if time.Now().After(deadline) {
-			t.Fatalf("no summary of the 980 lines left out within 10s:\n%.2000s", logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	lines := awaitSummary(t, logs, "invalid values")
 	longest := 0
 	for _, l := range lines {
 		longest = max(longest, len(l))
@@ -55,16 +48,23 @@ func TestProbeResultsLogBounded(t *testing.T) {
 	for i := range 1000 {
 		report(s, fmt.Sprintf("n%d.example.org.", i), loopback(i), stateDown)
 	}
+	if lines := awaitSummary(t, logs, "health check results"); len(lines) > 25 {
+		t.Errorf("1,000 addresses down: %d log lines, want at most 25", len(lines))
+	}
+}
+
+// awaitSummary waits for the line that sums up the 980 lines about what
+// left out of a thousand, and returns the lines logged.
+func awaitSummary(t *testing.T, logs *logBuffer, what string) []string {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "... and 980 more health check results in the last 100ms") {
+	for !strings.Contains(logs.String(), "... and 980 more "+what+" in the last 100ms") {
 		if time.Now().After(deadline) {
 			t.Fatalf("no summary of the 980 lines left out within 10s:\n%.2000s", logs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if lines := strings.Split(strings.TrimSpace(logs.String()), "\n"); len(lines) > 25 {
-		t.Errorf("1,000 addresses down: %d log lines, want at most 25", len(lines))
-	}
+	return strings.Split(strings.TrimSpace(logs.String()), "\n")
 }
 
 func loopback(i int) string { return fmt.Sprintf("127.1.%d.%d", i/250, i%250+1) }
