@@ -79,10 +79,9 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		var c schema.Colour
 		c, scope = bg.colourFor(e, asks, qname, w, ecs)
 		t := e.targets[c]
-		switch {
-		case qtype == dns.TypeANY && t.CNAME == "" && t.Set():
+		if qtype == dns.TypeANY && t.CNAME == "" && t.Set() {
 			m.Answer = []dns.RR{rfc8482(state.QName(), e.ttl)}
-		default:
+		} else {
 			m.Answer = answer(state.QName(), qtype, t, e.ttl)
 		}
 		if t.CNAME != "" && (qtype == dns.TypeA || qtype == dns.TypeAAAA) {

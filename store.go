@@ -660,7 +660,10 @@ func (s *store) syncProbes(name string, k *nameKeys) {
 				continue
 			}
 			for _, addr := range k.targets[c].value.Addresses() {
-				if key := keyOf(name, addr, *k.check.value, s.probeCfg); s.policy.mayProbe(addr) && !slices.Contains(want, key) {
+				if !s.policy.mayProbe(addr) {
+					continue
+				}
+				if key := keyOf(name, addr, *k.check.value, s.probeCfg); !slices.Contains(want, key) {
 					want = append(want, key)
 				}
 			}
