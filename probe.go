@@ -264,7 +264,7 @@ func (pr *prober) run(p *probe) {
 		return // no longer watched
 	}
 	probeSeconds.WithLabelValues(p.key.check.Scheme, result(ok)).Observe(time.Since(start).Seconds())
-	tell := pr.record(p, ok, start)
+	tell := pr.record(p, ok)
 	pr.mu.Unlock()
 	for _, w := range tell {
 		w.probed(p.key)
@@ -277,9 +277,9 @@ func (p *probe) end() {
 	p.running, p.cancel = nil, nil
 }
 
-// record counts the result of p's run started at start, queues p for its
-// next, and returns the watchers to tell if the address changed state.
-func (pr *prober) record(p *probe, ok bool, start time.Time) []probeWatcher {
+// record counts the result of p's run, queues p for its next, and returns
+// the watchers to tell if the address changed state.
+func (pr *prober) record(p *probe, ok bool) []probeWatcher {
 	if ok {
 		p.oks, p.fails = p.oks+1, 0
 	} else {
@@ -292,10 +292,7 @@ func (pr *prober) record(p *probe, ok bool, start time.Time) []probeWatcher {
 	case p.state != stateDown && p.fails >= p.key.cfg.fall:
 		p.state = stateDown
 	}
-	// The next run keeps to the probe's phase, unless it is late already.
-	if p.due = p.due.Add(p.next()); p.due.Before(start) {
-		p.due = time.Now()
-	}
+	p.due = nextDue(p.due, p.next(), time.Now())
 	heap.Push(&pr.queue, queued{p.due, p})
 	pr.signal()
 	if p.state == was {
@@ -306,6 +303,19 @@ func (pr *prober) record(p *probe, ok bool, start time.Time) []probeWatcher {
 		tell = append(tell, w.w)
 	}
 	return tell
+}
+
+// nextDue is when a probe due at due and run every every is due next, after
+// now. It keeps to the probe's phase even when runs were missed (CoreDNS
+// stopped, the host paused, more probes due than workers): late probes then
+// resume their places, spread over the interval, instead of all coming due
+// together from then on.
+func nextDue(due time.Time, every time.Duration, now time.Time) time.Time {
+	due = due.Add(every)
+	if late := now.Sub(due); late > 0 {
+		due = due.Add(late.Truncate(every) + every)
+	}
+	return due
 }
 
 // next is the time from this run of p to the next: the interval, or

@@ -348,3 +348,25 @@ func TestProbeStartsSpread(t *testing.T) {
 		}
 	}
 }
+
+// A probe that missed runs (CoreDNS stopped, the host paused) keeps its
+// phase: late probes must not all come due together afterwards.
+func TestNextDueKeepsPhase(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := time.Second
+	for _, c := range []struct {
+		due, now, want time.Duration // from t0
+	}{
+		{0, 0, 30 * s},                       // on time
+		{0, 31 * s, 60 * s},                  // started an interval late: the missed run is skipped
+		{10 * s, 95 * s, 100 * s},            // three runs missed: back to its phase, 10 s past each half minute
+		{20 * s, 95 * s, 110 * s},            // another phase stays another
+		{0, 30 * s, 30 * s},                  // due just now
+		{0, 30*s + time.Millisecond, 60 * s}, // just missed
+	} {
+		got := nextDue(t0.Add(c.due), 30*s, t0.Add(c.now))
+		if got != t0.Add(c.want) {
+			t.Errorf("due %v, now %v: next due %v, want %v", c.due, c.now, got.Sub(t0), c.want)
+		}
+	}
+}
