@@ -37,13 +37,6 @@ const confirmEvery = 2 * time.Second
 // checked. When they are all busy, the next probe waits its turn.
 const maxInFlight = 64
 
-// together is how close probes' due times must be for one wake of the
-// scheduler to start them all, a probe starting at most this much early.
-// Waking an idle process costs more than the probe it starts: in make bench,
-// 20,000 addresses took 14 % of a core with one wake a millisecond and 5 %
-// with one every 50 ms, and delayed queries under load less.
-const together = 50 * time.Millisecond
-
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.
 type probeKey struct {
@@ -191,6 +184,7 @@ func (pr *prober) schedule() {
 	defer timer.Stop()
 	work, workers := make(chan *probe), 0
 	defer close(work)
+	pace := newPacer()
 	for {
 		pr.mu.Lock()
 		if len(pr.probes) == 0 {
@@ -202,7 +196,7 @@ func (pr *prober) schedule() {
 		if len(pr.queue) > 0 {
 			wait = time.Until(pr.queue[0].due)
 		}
-		if wait > together {
+		if wait > pace.window() {
 			pr.mu.Unlock()
 			timer.Reset(wait)
 			select {
