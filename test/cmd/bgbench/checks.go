@@ -36,6 +36,7 @@ type checkRow struct {
 	startRates []float64 // probes each second from the start until the checks settled
 	settled    time.Duration
 	load       []latencies // one per round at o.checkRate
+	loadProbes []float64   // probes a second during each of those rounds
 }
 
 // checkIdle is how long each case is watched with no queries: the default
@@ -47,6 +48,11 @@ const checkIdle = 30 * time.Second
 // check on every name (2n addresses probed), at the default interval and
 // at 10s. A child process listens on the blue addresses; the green ones are
 // a closed port, so half the addresses are down.
+//
+// The cases' processes run side by side, but only one at a time: the
+// others are stopped (SIGSTOP), so that their probes do not load the one
+// measured. Their load rounds take turns, so that the machine's noise
+// falls on all alike.
 func checks(client *clientv3.Client, endpoint, dir string, o options) ([]checkRow, error) {
 	n := o.checkNames
 	stopBackends, port, err := startBackends(n)
@@ -72,45 +78,83 @@ func checks(client *clientv3.Client, endpoint, dir string, o options) ([]checkRo
 	for i := range names {
 		names[i] = fmt.Sprintf("n%d.example.org.", i)
 	}
-	var rows []checkRow
-	for _, c := range cases {
+	rows := make([]checkRow, len(cases))
+	servers := make([]*checkServer, len(cases))
+	defer func() {
+		for _, s := range servers {
+			if s != nil {
+				s.stop()
+			}
+		}
+	}()
+	for i, c := range cases {
 		step("checks: %s", c.label)
-		row, err := measureCase(c, endpoint, dir, names, o)
-		if err != nil {
+		rows[i].checkCase = c
+		if servers[i], err = startCheckServer(c, endpoint, dir, o, n); err != nil {
 			return nil, fmt.Errorf("checks, %s: %w", c.label, err)
 		}
-		rows = append(rows, row)
+		if err := servers[i].idle(&rows[i], n); err != nil {
+			return nil, fmt.Errorf("checks, %s: %w", c.label, err)
+		}
+		servers[i].pause()
+	}
+	for round := range o.rounds {
+		for j := range cases {
+			i := (round + j) % len(cases) // each round starts with the next case
+			s, row := servers[i], &rows[i]
+			step("checks: round %d/%d, %s", round+1, o.rounds, row.label)
+			if err := s.resume(row.probeRate); err != nil {
+				return nil, fmt.Errorf("checks, %s: %w", row.label, err)
+			}
+			probes, start := s.probes(), time.Now()
+			l, err := paced("127.0.0.1:"+s.dns, names, o.checkRate, o.duration)
+			if err != nil {
+				return nil, err
+			}
+			row.load = append(row.load, l)
+			row.loadProbes = append(row.loadProbes, (s.probes()-probes)/time.Since(start).Seconds())
+			s.pause()
+		}
 	}
 	return rows, nil
 }
 
-func measureCase(c checkCase, endpoint, dir string, names []string, o options) (checkRow, error) {
-	row := checkRow{checkCase: c}
-	dnsPort := freePort()
-	corefile := filepath.Join(dir, "Corefile.checks")
+// checkServer is the CoreDNS process of one case, with ports of its own.
+type checkServer struct {
+	dns, metrics, pprof string
+	pid                 int
+	end                 func()
+	paused              bool
+}
+
+func startCheckServer(c checkCase, endpoint, dir string, o options, names int) (*checkServer, error) {
+	s := &checkServer{dns: freePort(), metrics: freePort(), pprof: freePort()}
+	corefile := filepath.Join(dir, "Corefile.checks."+s.dns)
 	conf := fmt.Sprintf("example.org:%s {\n    bind 127.0.0.1\n    bluegreen {\n        endpoint %s\n        prefix %s\n        %s\n    }\n}\n"+
 		"metrics.invalid:%s {\n    bind 127.0.0.1\n    prometheus 127.0.0.1:%s\n    pprof 127.0.0.1:%s\n}\n",
-		dnsPort, endpoint, c.prefix, c.options, freePort(), metricsPort, pprofPort)
+		s.dns, endpoint, c.prefix, c.options, freePort(), s.metrics, s.pprof)
 	if err := os.WriteFile(corefile, []byte(conf), 0o644); err != nil {
-		return row, err
+		return nil, err
 	}
-	stop, pid, err := startCoreDNS(o.coredns, corefile, dnsPort, len(names))
-	if err != nil {
-		return row, err
-	}
-	defer stop()
-	if c.prefix == "/checked/" {
-		// Settled once every green address is down. Meanwhile, the probes
-		// made each second show how their first runs are spread.
+	var err error
+	s.end, s.pid, err = startCoreDNS(o.coredns, corefile, s.metrics, names)
+	return s, err
+}
+
+// idle measures s with no queries into row: for a checked case, how its
+// first probes spread until they settled (every green address down), then,
+// an interval later, its CPU, probes, goroutines and heap.
+func (s *checkServer) idle(row *checkRow, names int) error {
+	if row.prefix == "/checked/" {
 		begun := time.Now()
 		deadline := begun.Add(3 * time.Minute)
-		probes, last := max(metric("coredns_bluegreen_check_duration_seconds_count"), 0), begun
-		for metric("coredns_bluegreen_healthy_addresses") != float64(len(names)) {
+		probes, last := max(s.probes(), 0), begun
+		for metric(s.metrics, "coredns_bluegreen_healthy_addresses") != float64(names) {
 			if time.Now().After(deadline) {
-				return row, fmt.Errorf("checks had not settled after 3 minutes: %v healthy addresses, want %d", metric("coredns_bluegreen_healthy_addresses"), len(names))
+				return fmt.Errorf("checks had not settled after 3 minutes: %v healthy addresses, want %d", metric(s.metrics, "coredns_bluegreen_healthy_addresses"), names)
 			}
 			time.Sleep(time.Second)
-			now := max(metric("coredns_bluegreen_check_duration_seconds_count"), 0)
+			now := max(s.probes(), 0)
 			row.startRates = append(row.startRates, (now-probes)/time.Since(last).Seconds())
 			probes, last = now, time.Now()
 		}
@@ -120,25 +164,55 @@ func measureCase(c checkCase, endpoint, dir string, names []string, o options) (
 
 	// Two scrapes only: with a series per checked name, a scrape costs
 	// CoreDNS CPU of its own.
-	probes := metric("coredns_bluegreen_check_duration_seconds_count")
-	cpu, start := cpuSeconds(pid), time.Now()
+	probes := s.probes()
+	cpu, start := cpuSeconds(s.pid), time.Now()
 	time.Sleep(checkIdle)
 	elapsed := time.Since(start).Seconds()
-	row.idleCPU = (cpuSeconds(pid) - cpu) / elapsed
-	row.probeRate = (metric("coredns_bluegreen_check_duration_seconds_count") - probes) / elapsed
-	row.goroutines = metric("go_goroutines")
-	if row.heap, err = heapAfterGC(); err != nil {
-		return row, err
-	}
+	row.idleCPU = (cpuSeconds(s.pid) - cpu) / elapsed
+	row.probeRate = max(s.probes()-probes, 0) / elapsed
+	row.goroutines = metric(s.metrics, "go_goroutines")
+	var err error
+	row.heap, err = heapAfterGC(s.pprof)
+	return err
+}
 
-	for range o.rounds {
-		l, err := paced("127.0.0.1:"+dnsPort, names, o.checkRate, o.duration)
-		if err != nil {
-			return row, err
+// probes is how many probes s has made.
+func (s *checkServer) probes() float64 {
+	return metric(s.metrics, "coredns_bluegreen_check_duration_seconds_count")
+}
+
+func (s *checkServer) pause() {
+	syscall.Kill(s.pid, syscall.SIGSTOP)
+	s.paused = true
+}
+
+// resume continues s, and waits until it has run the probes it missed
+// while it was stopped: until a second's probes are back to about its rate
+// with no queries.
+func (s *checkServer) resume(rate float64) error {
+	syscall.Kill(s.pid, syscall.SIGCONT)
+	s.paused = false
+	deadline := time.Now().Add(time.Minute)
+	for last := s.probes(); ; {
+		time.Sleep(time.Second)
+		now := s.probes()
+		if now-last <= 1.5*rate+1 {
+			return nil
 		}
-		row.load = append(row.load, l)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("still catching up on missed probes a minute after it resumed: %.0f in the last second", now-last)
+		}
+		last = now
 	}
-	return row, nil
+}
+
+// stop ends s; a stopped process is continued first, or it could not act on
+// the signal to end.
+func (s *checkServer) stop() {
+	if s.paused {
+		syscall.Kill(s.pid, syscall.SIGCONT)
+	}
+	s.end()
 }
 
 // listenOn is the child process that plays the backends: it accepts TCP
@@ -168,10 +242,12 @@ func listenOn(n int, port string) error {
 }
 
 // startBackends runs listenOn in a child process, and waits until the last
-// address accepts.
+// address accepts. The backends stand for other machines: they run at the
+// lowest priority, so as to take no CPU that CoreDNS or the load generator
+// want.
 func startBackends(n int) (stop func(), port string, err error) {
 	port = freePort()
-	stop, _, err = startChild(os.Args[0], "listen", strconv.Itoa(n), port)
+	stop, _, err = startChild("nice", "-n", "19", os.Args[0], "listen", strconv.Itoa(n), port)
 	if err != nil {
 		return nil, "", err
 	}
@@ -199,7 +275,7 @@ var heapAllocLine = regexp.MustCompile(`# HeapAlloc = ([0-9]+)`)
 
 // heapAfterGC is CoreDNS's heap in use right after a garbage collection,
 // from the pprof plugin.
-func heapAfterGC() (float64, error) {
+func heapAfterGC(pprofPort string) (float64, error) {
 	resp, err := http.Get("http://127.0.0.1:" + pprofPort + "/debug/pprof/heap?gc=1&debug=1")
 	if err != nil {
 		return 0, err
@@ -222,8 +298,10 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 	}
 	o := r.opts
 	w("## Health checks at scale\n\n")
-	w("%d names, each with a blue address 127.1.x.y and a green one 127.2.x.y, served by one CoreDNS process per case with nothing else in it: without a `check` key, then with `check tcp://:PORT` on every name, %d addresses probed: the green half on a closed port (down), the blue half on a port that a child process of bgbench listens on (up). ", o.checkNames, 2*o.checkNames)
-	w("From the start until the checks have settled (every green address down), the probes CoreDNS made each second; an interval later, its CPU over %v with no queries (one default interval, in which every settled address is probed once), its goroutines and its heap after a GC; then %d rounds of %v at %d A queries a second over the names, from a paced Go client (dnsperf gives no percentiles). ", checkIdle, o.rounds, o.duration, o.checkRate)
+	w("%d names, each with a blue address 127.1.x.y and a green one 127.2.x.y, served by one CoreDNS process per case with nothing else in it: without a `check` key, then with `check tcp://:PORT` on every name, %d addresses probed: the green half on a closed port (down), the blue half on a port that a child process of bgbench listens on (up), at the lowest priority (`nice -n 19`), since it stands for other machines. ", o.checkNames, 2*o.checkNames)
+	w("The processes run side by side, but only one at a time: the others are stopped with SIGSTOP, so that their probes do not load the one measured. ")
+	w("From its start until its checks have settled (every green address down), the probes each process made each second; an interval later, its CPU over %v with no queries (one default interval, in which every settled address is probed once), its goroutines and its heap after a GC. ", checkIdle)
+	w("Then %d rounds of %v at %d A queries a second over the names, from a paced Go client (dnsperf gives no percentiles), the cases taking turns in each round, each round starting with the next case; a process resumed from SIGSTOP first runs the probes it missed, and its round starts once its probes are back to their rate. ", o.rounds, o.duration, o.checkRate)
 	w("On loopback, CoreDNS's kernel also does the backends' half of every TCP handshake, which a remote backend does itself.\n\n")
 	w("|")
 	for _, row := range r.checks {
@@ -242,9 +320,6 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 		w(" |\n")
 	}
 	base := r.checks[0]
-	p99 := func(row checkRow) time.Duration {
-		return medianDuration(row.load, func(l latencies) time.Duration { return l.p99 })
-	}
 	line("goroutines", func(row checkRow) string { return fmt.Sprintf("%.0f", row.goroutines) })
 	line("heap after GC", func(row checkRow) string { return fmt.Sprintf("%.1f MiB", row.heap/(1<<20)) })
 	line("CPU with no queries", func(row checkRow) string { return fmt.Sprintf("%.1f %% of a core", 100*row.idleCPU) })
@@ -258,8 +333,10 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 	line("query latency p50 (median of rounds)", func(row checkRow) string {
 		return rnd(medianDuration(row.load, func(l latencies) time.Duration { return l.p50 })).String()
 	})
-	line("query latency p99 (median of rounds)", func(row checkRow) string { return rnd(p99(row)).String() })
-	line("p99 over the unchecked p99", func(row checkRow) string { return fmt.Sprintf("%.2f", float64(p99(row))/float64(p99(base))) })
+	line("query latency p99 (median of rounds)", func(row checkRow) string {
+		return rnd(medianDuration(row.load, func(l latencies) time.Duration { return l.p99 })).String()
+	})
+	line("p99 over the unchecked p99 of the same round (median of rounds)", func(row checkRow) string { return fmt.Sprintf("%.2f", p99Ratio(row, base)) })
 	line("query latency max (all rounds)", func(row checkRow) string {
 		var m time.Duration
 		for _, l := range row.load {
@@ -274,6 +351,7 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 		}
 		return strings.Join(v, ", ")
 	})
+	line("probes a second under load (median of rounds)", func(row checkRow) string { return fmt.Sprintf("%.0f", median(row.loadProbes)) })
 	line("queries sent, lost, failed", func(row checkRow) string {
 		sent, lost, failed := 0, 0, 0
 		for _, l := range row.load {
@@ -283,7 +361,17 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 	})
 	c := r.checks[1]
 	w("\nAt the default interval, against the targets: %+.0f goroutines (at most 64 probe workers and their scheduler), %+.1f MB of heap (at most 50), %.1f %% of a core with no queries (at most 10 %%), query p99 %.2f times the unchecked one (at most 1.5).\n\n",
-		c.goroutines-base.goroutines, (c.heap-base.heap)/1e6, 100*c.idleCPU, float64(p99(c))/float64(p99(base)))
+		c.goroutines-base.goroutines, (c.heap-base.heap)/1e6, 100*c.idleCPU, p99Ratio(c, base))
+}
+
+// p99Ratio compares row's query p99 with base's round by round, each round's
+// cases minutes apart at most: the median of the rounds' ratios.
+func p99Ratio(row, base checkRow) float64 {
+	v := make([]float64, len(row.load))
+	for i := range v {
+		v[i] = float64(row.load[i].p99) / float64(base.load[i].p99)
+	}
+	return median(v)
 }
 
 func medianDuration(runs []latencies, f func(latencies) time.Duration) time.Duration {

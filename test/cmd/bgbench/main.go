@@ -140,7 +140,7 @@ func run(o options) error {
 	if err := os.WriteFile(corefile, []byte(benchCorefile(ports, hostsFile, "http://"+etcdAddr)), 0o644); err != nil {
 		return err
 	}
-	stopCoreDNS, corednsPID, err := startCoreDNS(o.coredns, corefile, ports["bluegreen"], o.names+1)
+	stopCoreDNS, corednsPID, err := startCoreDNS(o.coredns, corefile, metricsPort, o.names+1)
 	if err != nil {
 		return err
 	}

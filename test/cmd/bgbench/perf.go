@@ -18,15 +18,15 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
-// startCoreDNS runs the binary with the Corefile and waits until bluegreen
-// serves wantNames names.
-func startCoreDNS(binary, corefile, port string, wantNames int) (stop func(), pid int, err error) {
+// startCoreDNS runs the binary with the Corefile, which exports metrics on
+// metricsPort, and waits until bluegreen serves wantNames names.
+func startCoreDNS(binary, corefile, metricsPort string, wantNames int) (stop func(), pid int, err error) {
 	stop, pid, err = startChild(binary, "-quiet", "-conf", corefile)
 	if err != nil {
 		return nil, 0, err
 	}
 	deadline := time.Now().Add(2 * time.Minute)
-	for metric("coredns_bluegreen_names") != float64(wantNames) {
+	for metric(metricsPort, "coredns_bluegreen_names") != float64(wantNames) {
 		if time.Now().After(deadline) {
 			stop()
 			return nil, 0, fmt.Errorf("CoreDNS did not serve %d names within 2 minutes", wantNames)
@@ -36,10 +36,10 @@ func startCoreDNS(binary, corefile, port string, wantNames int) (stop func(), pi
 	return stop, pid, nil
 }
 
-// metric reads one unlabelled-or-summed series from CoreDNS's metrics; -1
-// when it cannot.
-func metric(name string) float64 {
-	resp, err := http.Get("http://127.0.0.1:" + metricsPort + "/metrics")
+// metric reads one unlabelled-or-summed series from the metrics CoreDNS
+// exports on port; -1 when it cannot.
+func metric(port, name string) float64 {
+	resp, err := http.Get("http://127.0.0.1:" + port + "/metrics")
 	if err != nil {
 		return -1
 	}
