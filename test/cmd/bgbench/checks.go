@@ -137,8 +137,10 @@ func startCheckServer(c checkCase, endpoint, dir string, o options, names int) (
 		return nil, err
 	}
 	var err error
-	s.end, s.pid, err = startCoreDNS(o.coredns, corefile, s.metrics, names)
-	return s, err
+	if s.end, s.pid, err = startCoreDNS(o.coredns, corefile, s.metrics, names); err != nil {
+		return nil, err
+	}
+	return s, nil
 }
 
 // idle measures s with no queries into row: for a checked case, how its
