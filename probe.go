@@ -169,6 +169,22 @@ func (pr *prober) state(k probeKey) addrState {
 	return stateUnknown
 }
 
+// hurry probes k's address at once if it was found down and is not due for
+// a probe soon anyway: a name has just switched to it, and a backend that
+// has come back since should be answered in seconds, not an interval later.
+// Its old place in the queue is dropped when it comes up.
+func (pr *prober) hurry(k probeKey) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	p := pr.probes[k]
+	if p == nil || p.state != stateDown || p.running != nil || time.Until(p.due) <= confirmEvery {
+		return
+	}
+	p.due = time.Now()
+	heap.Push(&pr.queue, queued{p.due, p})
+	pr.signal()
+}
+
 func (pr *prober) signal() {
 	select {
 	case pr.wake <- struct{}{}:
@@ -206,10 +222,11 @@ func (pr *prober) schedule() {
 			}
 			continue
 		}
-		p := heap.Pop(&pr.queue).(queued).p
-		if pr.probes[p.key] != p {
+		q := heap.Pop(&pr.queue).(queued)
+		p := q.p
+		if pr.probes[p.key] != p || !q.due.Equal(p.due) {
 			pr.mu.Unlock()
-			continue // no longer watched
+			continue // no longer watched, or hurried
 		}
 		p.running = make(chan struct{})
 		pr.mu.Unlock()

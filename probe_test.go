@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -368,5 +369,48 @@ func TestNextDueKeepsPhase(t *testing.T) {
 		if got != t0.Add(c.want) {
 			t.Errorf("due %v, now %v: next due %v, want %v", c.due, c.now, got.Sub(t0), c.want)
 		}
+	}
+}
+
+// An address found down is probed again at once when hurried (a name has
+// switched to it), not an interval later.
+func TestProbeHurried(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close() // down until it listens again
+	pr := newProber()
+	w := newRecorder(pr)
+	c, _ := schema.ParseCheck("tcp://:" + port)
+	k := keyOf("app.example.org.", "127.0.0.1", c, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1})
+	pr.watch(k, w, false)
+	defer stop(pr, k, w)
+	pr.mu.Lock()
+	now := time.Now() // the first run now, not at a random point of the hour
+	pr.queue[0].due, pr.probes[k].due = now, now
+	pr.mu.Unlock()
+	pr.signal()
+	if got := w.await(t, 1); got[0] != stateDown {
+		t.Fatalf("reported %v; want down", got)
+	}
+	l, err = net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			conn, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	pr.hurry(k)
+	if got := w.await(t, 2); got[1] != stateUp {
+		t.Fatalf("reported %v; want up once hurried", got)
 	}
 }

@@ -551,7 +551,8 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 			k = nil
 		}
 		e := s.resolve(name, k)
-		if was := old.get(name); (was != nil && was != emptyNonTerminal) != (e != nil) {
+		was := old.get(name)
+		if (was != nil && was != emptyNonTerminal) != (e != nil) {
 			s.countBelow(name, e != nil, changes)
 		}
 		if e == nil && s.below[name] > 0 {
@@ -559,6 +560,14 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 		}
 		changes[name] = e
 		s.syncProbes(name, k) // after resolve: it probes the colours the name now answers from
+		if was != nil && e != nil && e.active != was.active {
+			// Switched: the new colour's backends may have come back
+			// since they were found down, as they do when a release
+			// deploys them; probe them now, not an interval later.
+			for _, key := range s.checked[name] {
+				s.probes.hurry(key)
+			}
+		}
 	}
 	s.publish(old, rev, changes, quiet)
 }

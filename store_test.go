@@ -338,3 +338,36 @@ func TestStoreCheckNetworks(t *testing.T) {
 		}
 	}
 }
+
+// Switching a name to a colour found down probes that colour's addresses at
+// once: a release deploys the new colour's backends, then switches to them.
+func TestStoreSwitchHurriesDownProbes(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1", "app.example.org/green=127.0.2.1",
+		"app.example.org/check=tcp://:1"), 5)
+	report(s, app, "127.0.2.1", stateDown)
+	runs := func(addr string) int {
+		s.mu.Lock()
+		i := slices.IndexFunc(s.checked[app], func(k probeKey) bool { return k.addr == addr })
+		k := s.checked[app][i]
+		s.mu.Unlock()
+		s.probes.mu.Lock()
+		defer s.probes.mu.Unlock()
+		p := s.probes.probes[k]
+		return p.oks + p.fails
+	}
+	if runs("127.0.2.1") != 0 {
+		t.Fatal("green was probed before the switch") // its first run is at a random point of an hour
+	}
+	s.apply(keyValues(6, "app.example.org/active=green"))
+	for deadline := time.Now().Add(10 * time.Second); runs("127.0.2.1") == 0; {
+		if time.Now().After(deadline) {
+			t.Fatal("green, found down, not probed within 10s of the switch to it")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if runs("127.0.1.1") != 0 {
+		t.Error("blue, not found down, was probed at the switch too")
+	}
+}
