@@ -75,6 +75,17 @@ func (w *recorder) await(t *testing.T, n int) []addrState {
 }
 
 // stop unwatches k and waits for its run in flight, if any.
+// watchNow makes w watch k in a prober with no other probe, k's first run now,
+// not at a random point of its interval.
+func watchNow(pr *prober, k probeKey, w probeWatcher) {
+	pr.watch(k, w, false)
+	pr.mu.Lock()
+	now := time.Now()
+	pr.queue[0].due, pr.probes[k].due = now, now
+	pr.mu.Unlock()
+	pr.signal()
+}
+
 func stop(pr *prober, k probeKey, w probeWatcher) {
 	if done := pr.unwatch(k, w); done != nil {
 		<-done
@@ -245,13 +256,8 @@ func TestProbeConfirmsQuickly(t *testing.T) {
 	w := newRecorder(pr)
 	closed, _ := schema.ParseCheck("tcp://:1")
 	k := keyOf("app.example.org.", "127.0.0.1", closed, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 2})
-	pr.watch(k, w, false)
+	watchNow(pr, k, w)
 	defer stop(pr, k, w)
-	pr.mu.Lock()
-	now := time.Now() // the first run now, not at a random point of the hour
-	pr.queue[0].due, pr.probes[k].due = now, now
-	pr.mu.Unlock()
-	pr.signal()
 	start := time.Now()
 	if got := w.await(t, 1); got[0] != stateDown {
 		t.Fatalf("reported %v; want down", got)
@@ -385,13 +391,8 @@ func TestProbeHurried(t *testing.T) {
 	w := newRecorder(pr)
 	c, _ := schema.ParseCheck("tcp://:" + port)
 	k := keyOf("app.example.org.", "127.0.0.1", c, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1})
-	pr.watch(k, w, false)
+	watchNow(pr, k, w)
 	defer stop(pr, k, w)
-	pr.mu.Lock()
-	now := time.Now() // the first run now, not at a random point of the hour
-	pr.queue[0].due, pr.probes[k].due = now, now
-	pr.mu.Unlock()
-	pr.signal()
 	if got := w.await(t, 1); got[0] != stateDown {
 		t.Fatalf("reported %v; want down", got)
 	}
