@@ -74,7 +74,6 @@ func (w *recorder) await(t *testing.T, n int) []addrState {
 	}
 }
 
-// stop unwatches k and waits for its run in flight, if any.
 // watchNow makes w watch k in a prober with no other probe, k's first run now,
 // not at a random point of its interval.
 func watchNow(pr *prober, k probeKey, w probeWatcher) {
@@ -86,6 +85,7 @@ func watchNow(pr *prober, k probeKey, w probeWatcher) {
 	pr.signal()
 }
 
+// stop unwatches k and waits for its run in flight, if any.
 func stop(pr *prober, k probeKey, w probeWatcher) {
 	if done := pr.unwatch(k, w); done != nil {
 		<-done
