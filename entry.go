@@ -51,6 +51,18 @@ func (e *entry) answering() schema.Colour {
 	return e.active
 }
 
+// healthy is how many addresses of colour c pass their check, or are not
+// checked: those that fail are left out of its target, unless all fail.
+func (e *entry) healthy(c schema.Colour) int {
+	n := 0
+	for _, addr := range e.targets[c].Addresses() {
+		if !slices.Contains(e.down, addr) {
+			n++
+		}
+	}
+	return n
+}
+
 // isDown reports whether every address of colour c fails its check.
 func (e *entry) isDown(c schema.Colour) bool {
 	t := e.targets[c]

@@ -1,6 +1,12 @@
 package bluegreen
 
 import (
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -74,14 +80,6 @@ var (
 )
 
 var (
-	// Checks are opted into per name, so these series are per name too.
-	healthyAddresses = promauto.NewGaugeVec(prometheus.GaugeOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: pluginName,
-		Name:      "healthy_addresses",
-		Help:      "Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
-	}, []string{"name", "colour"})
-
 	failoversTotal = promauto.NewCounterVec(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
@@ -97,3 +95,65 @@ var (
 		Buckets:   prometheus.ExponentialBuckets(0.0001, 4, 9), // 100µs to 6.5s
 	}, []string{"type", "result"})
 )
+
+// healthyAddresses is per name, since checks are opted into per name. Its
+// series are made at each scrape from the snapshots served, not kept in a
+// GaugeVec: with ten thousand checked names, the kept series took 10 MB of
+// small objects that every garbage collection marked, which made each
+// collection longer and, with it, query latency while one ran. A name's
+// series go with the name.
+var healthyAddresses = &healthCollector{desc: prometheus.NewDesc(
+	prometheus.BuildFQName(plugin.Namespace, pluginName, "healthy_addresses"),
+	"Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
+	[]string{"name", "colour"}, nil)}
+
+func init() { prometheus.MustRegister(healthyAddresses) }
+
+// healthCollector reads the snapshots of every running instance.
+type healthCollector struct {
+	desc  *prometheus.Desc
+	mu    sync.Mutex
+	snaps []*atomic.Pointer[snapshot]
+}
+
+func (hc *healthCollector) add(snap *atomic.Pointer[snapshot]) {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	hc.snaps = append(hc.snaps, snap)
+}
+
+func (hc *healthCollector) remove(snap *atomic.Pointer[snapshot]) {
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	hc.snaps = slices.DeleteFunc(hc.snaps, func(s *atomic.Pointer[snapshot]) bool { return s == snap })
+}
+
+func (hc *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hc.desc }
+
+// Collect makes a series for each colour with addresses of each checked
+// name. A name served twice (by two server blocks, or by an instance and
+// the one replacing it in a reload) has one series, its first.
+func (hc *healthCollector) Collect(ch chan<- prometheus.Metric) {
+	hc.mu.Lock()
+	snaps := slices.Clone(hc.snaps)
+	hc.mu.Unlock()
+	seen := map[string]bool{}
+	for _, p := range snaps {
+		snap := p.Load()
+		if snap == nil {
+			continue
+		}
+		snap.each(func(name string, e *entry) {
+			if e.check.Raw == "" || seen[name] {
+				return
+			}
+			seen[name] = true
+			label := strings.TrimSuffix(name, ".")
+			for _, c := range schema.Colours {
+				if t := e.targets[c]; t.Set() && t.CNAME == "" {
+					ch <- prometheus.MustNewConstMetric(hc.desc, prometheus.GaugeValue, float64(e.healthy(c)), label, c.String())
+				}
+			}
+		})
+	}
+}

@@ -261,10 +261,9 @@ func (s *store) probed(k probeKey) {
 		was = max(was, h[k.addr])
 		h[k.addr] = state
 		changes[name] = s.resolve(name, s.names[name])
-		s.healthMetrics(name, s.names[name])
 	}
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr, k.check.Port), result(state == stateUp), k.check, len(names))
+		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr, k.check().Port), result(state == stateUp), k.check(), len(names))
 	}
 	old := s.current()
 	s.publish(old, old.rev, changes, false)
@@ -711,25 +710,5 @@ func (s *store) syncProbes(name string, k *nameKeys) {
 	}
 	if len(h) == 0 {
 		delete(s.health, name)
-	}
-	s.healthMetrics(name, k)
-}
-
-// healthMetrics sets the healthy address count of each colour of a checked
-// name that has addresses, and removes the other series.
-func (s *store) healthMetrics(name string, k *nameKeys) {
-	label := strings.TrimSuffix(name, ".")
-	for _, c := range schema.Colours {
-		if k == nil || !k.check.ok || !k.check.present || !k.usable(c) || k.targets[c].value.CNAME != "" {
-			healthyAddresses.DeleteLabelValues(label, c.String())
-			continue
-		}
-		healthy := 0
-		for _, addr := range k.targets[c].value.Addresses() {
-			if s.health[name][addr] != stateDown {
-				healthy++
-			}
-		}
-		healthyAddresses.WithLabelValues(label, c.String()).Set(float64(healthy))
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"time"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // A list swaps in what etcd holds in one step: names deleted meanwhile go,
@@ -113,13 +115,13 @@ func TestStoreProbeResults(t *testing.T) {
 	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1,127.0.1.2", "app.example.org/green=127.0.2.1",
 		"app.example.org/check=tcp://:1", "cname.example.org/active=blue", "cname.example.org/blue=127.0.3.1",
 		"cname.example.org/green=app.example.net", "cname.example.org/check=tcp://:1"), 5)
-	healthy := func(name, colour string) float64 {
-		return testutil.ToFloat64(healthyAddresses.WithLabelValues(name, colour))
-	}
+	series := &healthCollector{desc: healthyAddresses.desc}
+	series.add(&snap)
+	healthy := func(name, colour string) float64 { return collected(t, series)[name+" "+colour] }
 	if healthy("app.example.org", "blue") != 2 || healthy("app.example.org", "green") != 1 {
 		t.Errorf("healthy addresses blue %v green %v, want 2 and 1 before any probe", healthy("app.example.org", "blue"), healthy("app.example.org", "green"))
 	}
-	if n := testutil.CollectAndCount(healthyAddresses); n != 3 {
+	if n := len(collected(t, series)); n != 3 {
 		t.Errorf("%d healthy_addresses series, want 3: none for a hostname target", n)
 	}
 	report(s, app, "127.0.1.1", stateDown)
@@ -150,9 +152,52 @@ func TestStoreProbeResults(t *testing.T) {
 
 	// A name that goes takes its series with it.
 	s.replace(nil, 20)
-	if n := testutil.CollectAndCount(healthyAddresses) + testutil.CollectAndCount(failoversTotal); n != 0 {
+	if n := len(collected(t, series)) + testutil.CollectAndCount(failoversTotal); n != 0 {
 		t.Errorf("%d healthy_addresses and failovers_total series left after every name went", n)
 	}
+}
+
+// A name served by two instances at once (a reload, two server blocks) has
+// one healthy_addresses series: a second would fail the whole scrape.
+func TestHealthSeriesOncePerName(t *testing.T) {
+	series := &healthCollector{desc: healthyAddresses.desc}
+	for range 2 {
+		var snap atomic.Pointer[snapshot]
+		s := testStore(t, &snap)
+		s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1", "app.example.org/check=tcp://:1"), 5)
+		series.add(&snap)
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(series)
+	got, err := reg.Gather()
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	if len(got) != 1 || len(got[0].GetMetric()) != 1 {
+		t.Errorf("scraped %v, want one series", got)
+	}
+}
+
+// collected is the healthy_addresses series of c, by name and colour.
+func collected(t *testing.T, c *healthCollector) map[string]float64 {
+	ch := make(chan prometheus.Metric)
+	go func() {
+		c.Collect(ch)
+		close(ch)
+	}()
+	got := map[string]float64{}
+	for m := range ch {
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		labels := map[string]string{}
+		for _, l := range d.GetLabel() {
+			labels[l.GetName()] = l.GetValue()
+		}
+		got[labels["name"]+" "+labels["colour"]] = d.GetGauge().GetValue()
+	}
+	return got
 }
 
 // Keys outside the layout are reported once per revision, and forgotten
