@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
 )
@@ -39,20 +40,31 @@ const maxInFlight = 64
 
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.
+// The check and settings, the same for thousands of addresses, are kept
+// once: a key is two words, in the maps and queue of twenty thousand
+// probes that every garbage collection walks.
 type probeKey struct {
-	addr  string
+	addr string
+	how  unique.Handle[probeHow]
+}
+
+// probeHow is how an address is probed.
+type probeHow struct {
 	check schema.Check
 	host  string // the Host and SNI of an http or https check: the name; "" for tcp
 	cfg   probeConfig
 }
 
 func keyOf(name, addr string, c schema.Check, cfg probeConfig) probeKey {
-	k := probeKey{addr: addr, check: c, cfg: cfg}
+	how := probeHow{check: c, cfg: cfg}
 	if c.Scheme != "tcp" {
-		k.host = strings.TrimSuffix(name, ".")
+		how.host = strings.TrimSuffix(name, ".")
 	}
-	return k
+	return probeKey{addr: addr, how: unique.Make(how)}
 }
+
+func (k probeKey) check() schema.Check { return k.how.Value().check }
+func (k probeKey) cfg() probeConfig    { return k.how.Value().cfg }
 
 // A probeWatcher is told when the state of a probe it watches changes; it
 // reads the state with prober.state.
@@ -111,13 +123,12 @@ func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
 	defer pr.mu.Unlock()
 	p := pr.probes[k]
 	if p == nil {
-		p = &probe{key: k, due: time.Now().Add(rand.N(k.cfg.interval))}
+		p = &probe{key: k, due: time.Now().Add(rand.N(k.cfg().interval))}
 		if down {
 			p.state = stateDown
 		}
 		pr.probes[k] = p
-		heap.Push(&pr.queue, queued{p.due, p})
-		pr.signal()
+		pr.enqueue(p)
 		if !pr.scheduling {
 			pr.scheduling = true
 			go pr.schedule()
@@ -181,8 +192,18 @@ func (pr *prober) hurry(k probeKey) {
 		return
 	}
 	p.due = time.Now()
+	pr.enqueue(p)
+}
+
+// enqueue queues p at p.due, and wakes the scheduler only if that is now
+// the first due: otherwise it is waiting for an earlier one already. Most
+// probes are queued by the end of their run, an interval ahead: waking the
+// scheduler for each would double its wakes.
+func (pr *prober) enqueue(p *probe) {
 	heap.Push(&pr.queue, queued{p.due, p})
-	pr.signal()
+	if !pr.queue[0].due.Before(p.due) {
+		pr.signal()
+	}
 }
 
 func (pr *prober) signal() {
@@ -259,7 +280,7 @@ func (pr *prober) run(p *probe) {
 		return
 	}
 	// The timeout starts now, not while the probe waited for a worker.
-	ctx, cancel := context.WithTimeout(context.Background(), p.key.cfg.timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), p.key.cfg().timeout)
 	p.cancel = cancel
 	pr.mu.Unlock()
 
@@ -274,7 +295,7 @@ func (pr *prober) run(p *probe) {
 		pr.mu.Unlock()
 		return // no longer watched
 	}
-	probeSeconds.WithLabelValues(p.key.check.Scheme, result(ok)).Observe(time.Since(start).Seconds())
+	probeSeconds.WithLabelValues(p.key.check().Scheme, result(ok)).Observe(time.Since(start).Seconds())
 	tell := pr.record(p, ok)
 	pr.mu.Unlock()
 	for _, w := range tell {
@@ -298,14 +319,13 @@ func (pr *prober) record(p *probe, ok bool) []probeWatcher {
 	}
 	was := p.state
 	switch {
-	case p.state != stateUp && p.oks >= p.key.cfg.rise:
+	case p.state != stateUp && p.oks >= p.key.cfg().rise:
 		p.state = stateUp
-	case p.state != stateDown && p.fails >= p.key.cfg.fall:
+	case p.state != stateDown && p.fails >= p.key.cfg().fall:
 		p.state = stateDown
 	}
 	p.due = nextDue(p.due, p.next(), time.Now())
-	heap.Push(&pr.queue, queued{p.due, p})
-	pr.signal()
+	pr.enqueue(p)
 	if p.state == was {
 		return nil
 	}
@@ -334,9 +354,9 @@ func nextDue(due time.Time, every time.Duration, now time.Time) time.Time {
 // with a probe that disagrees with it.
 func (p *probe) next() time.Duration {
 	if p.state == stateUnknown || p.state == stateUp && p.fails > 0 || p.state == stateDown && p.oks > 0 {
-		return min(p.key.cfg.interval, confirmEvery)
+		return min(p.key.cfg().interval, confirmEvery)
 	}
-	return p.key.cfg.interval
+	return p.key.cfg().interval
 }
 
 func result(ok bool) string {
@@ -349,8 +369,9 @@ func result(ok bool) string {
 // try probes k's address once: a TCP connect, or an HTTP GET that must
 // answer 2xx or 3xx.
 func (pr *prober) try(ctx context.Context, k probeKey) bool {
-	hostport := net.JoinHostPort(k.addr, k.check.Port)
-	if k.check.Scheme == "tcp" {
+	how := k.how.Value()
+	hostport := net.JoinHostPort(k.addr, how.check.Port)
+	if how.check.Scheme == "tcp" {
 		conn, err := dialProbe(ctx, hostport)
 		if err != nil {
 			return false
@@ -358,11 +379,11 @@ func (pr *prober) try(ctx context.Context, k probeKey) bool {
 		conn.Close()
 		return true
 	}
-	req, err := http.NewRequestWithContext(context.WithValue(ctx, sniKey{}, k.host), http.MethodGet, k.check.Scheme+"://"+hostport+k.check.Path, nil)
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, sniKey{}, how.host), http.MethodGet, how.check.Scheme+"://"+hostport+how.check.Path, nil)
 	if err != nil {
 		return false
 	}
-	req.Host = k.host
+	req.Host = how.host
 	req.Header.Set("User-Agent", "coredns-bluegreen-check")
 	resp, err := pr.client.Do(req)
 	if err != nil {
