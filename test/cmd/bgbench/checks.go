@@ -98,11 +98,11 @@ func checks(client *clientv3.Client, endpoint, dir string, o options) ([]checkRo
 		}
 		servers[i].pause()
 	}
-	for round := range o.rounds {
+	for round := range o.checkRounds {
 		for j := range cases {
 			i := (round + j) % len(cases) // each round starts with the next case
 			s, row := servers[i], &rows[i]
-			step("checks: round %d/%d, %s", round+1, o.rounds, row.label)
+			step("checks: round %d/%d, %s", round+1, o.checkRounds, row.label)
 			if err := s.resume(row.probeRate); err != nil {
 				return nil, fmt.Errorf("checks, %s: %w", row.label, err)
 			}
@@ -244,12 +244,11 @@ func listenOn(n int, port string) error {
 }
 
 // startBackends runs listenOn in a child process, and waits until the last
-// address accepts. The backends stand for other machines: they run at the
-// lowest priority, so as to take no CPU that CoreDNS or the load generator
-// want.
+// address accepts. The backends stand for other machines: they run as
+// SCHED_IDLE, only on CPU that CoreDNS and the load generator leave idle.
 func startBackends(n int) (stop func(), port string, err error) {
 	port = freePort()
-	stop, _, err = startChild("nice", "-n", "19", os.Args[0], "listen", strconv.Itoa(n), port)
+	stop, _, err = startChild("chrt", "--idle", "0", os.Args[0], "listen", strconv.Itoa(n), port)
 	if err != nil {
 		return nil, "", err
 	}
@@ -300,10 +299,10 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 	}
 	o := r.opts
 	w("## Health checks at scale\n\n")
-	w("%d names, each with a blue address 127.1.x.y and a green one 127.2.x.y, served by one CoreDNS process per case with nothing else in it: without a `check` key, then with `check tcp://:PORT` on every name, %d addresses probed: the green half on a closed port (down), the blue half on a port that a child process of bgbench listens on (up), at the lowest priority (`nice -n 19`), since it stands for other machines. ", o.checkNames, 2*o.checkNames)
+	w("%d names, each with a blue address 127.1.x.y and a green one 127.2.x.y, served by one CoreDNS process per case with nothing else in it: without a `check` key, then with `check tcp://:PORT` on every name, %d addresses probed: the green half on a closed port (down), the blue half on a port that a child process of bgbench listens on (up); that process stands for other machines, so it runs only on CPU nothing else wants (`chrt --idle`). ", o.checkNames, 2*o.checkNames)
 	w("The processes run side by side, but only one at a time: the others are stopped with SIGSTOP, so that their probes do not load the one measured. ")
 	w("From its start until its checks have settled (every green address down), the probes each process made each second; an interval later, its CPU over %v with no queries (one default interval, in which every settled address is probed once), its goroutines and its heap after a GC. ", checkIdle)
-	w("Then %d rounds of %v at %d A queries a second over the names, from a paced Go client (dnsperf gives no percentiles), the cases taking turns in each round, each round starting with the next case; a process resumed from SIGSTOP first runs the probes it missed, and its round starts once its probes are back to their rate. ", o.rounds, o.duration, o.checkRate)
+	w("Then %d rounds of %v at %d A queries a second over the names, from a paced Go client (dnsperf gives no percentiles; a latency ends when the kernel receives the answer, not when the client, which shares the cores, reads it), the cases taking turns in each round, each round starting with the next case; a process resumed from SIGSTOP first runs the probes it missed, and its round starts once its probes are back to their rate. ", o.checkRounds, o.duration, o.checkRate)
 	w("On loopback, CoreDNS's kernel also does the backends' half of every TCP handshake, which a remote backend does itself.\n\n")
 	w("|")
 	for _, row := range r.checks {

@@ -40,8 +40,9 @@ type options struct {
 	churn    time.Duration
 	flipRate int
 
-	checkNames int
-	checkRate  int
+	checkNames  int
+	checkRate   int
+	checkRounds int
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.IntVar(&o.flipRate, "flip-rate", 1000, "flips per second during the churn test")
 	flag.IntVar(&o.checkNames, "check-names", 10000, "names of the health checks comparison, two addresses each")
 	flag.IntVar(&o.checkRate, "check-rate", 20000, "queries per second while latency is measured in the health checks comparison")
+	flag.IntVar(&o.checkRounds, "check-rounds", 10, "rounds of the health checks comparison: a p99 moves more from round to round than a rate")
 	flag.Parse()
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bgbench:", err)

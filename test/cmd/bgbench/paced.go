@@ -40,7 +40,7 @@ func paced(addr string, names []string, rate int, d time.Duration) (latencies, e
 	}
 	type conn struct {
 		c    *net.UDPConn
-		sent [1 << 16]atomic.Int64 // by query ID: when it was sent, in ns since start; 0 when answered
+		sent [1 << 16]atomic.Int64 // by query ID: when it was sent, in Unix ns; 0 when answered
 	}
 	conns := make([]*conn, pacedConns)
 	raddr, err := net.ResolveUDPAddr("udp", addr)
@@ -53,30 +53,40 @@ func paced(addr string, names []string, rate int, d time.Duration) (latencies, e
 			return l, err
 		}
 		c.SetReadBuffer(4 << 20)
+		if err := stampArrivals(c); err != nil {
+			return l, err
+		}
 		conns[i] = &conn{c: c}
 	}
 	start := time.Now()
 	var mu sync.Mutex
 	var took []time.Duration
+	var readErr error
 	var answers atomic.Int64
 	var wg sync.WaitGroup
 	for _, c := range conns {
 		wg.Go(func() {
-			buf := make([]byte, 1500)
+			buf, oob := make([]byte, 1500), make([]byte, 128)
 			var got []time.Duration
 			failed := 0
 			for {
-				n, err := c.c.Read(buf)
+				n, oobn, _, _, err := c.c.ReadMsgUDP(buf, oob)
 				if err != nil {
 					break // closed at the end
 				}
-				now := time.Since(start)
 				if n < 12 {
 					continue
 				}
+				arrived, err := arrival(oob[:oobn])
+				if err != nil {
+					mu.Lock()
+					readErr = err
+					mu.Unlock()
+					break
+				}
 				if at := c.sent[binary.BigEndian.Uint16(buf)].Swap(0); at != 0 {
 					answers.Add(1)
-					got = append(got, now-time.Duration(at))
+					got = append(got, time.Duration(arrived-at))
 					if buf[3]&0xf != dns.RcodeSuccess {
 						failed++
 					}
@@ -102,7 +112,7 @@ func paced(addr string, names []string, rate int, d time.Duration) (latencies, e
 			q := queries[l.sent%len(queries)]
 			copy(packet, q)
 			binary.BigEndian.PutUint16(packet, id)
-			c.sent[id].Store(int64(time.Since(start)))
+			c.sent[id].Store(time.Now().UnixNano())
 			if _, err := c.c.Write(packet[:len(q)]); err != nil {
 				tick.Stop()
 				return l, fmt.Errorf("sending query %d: %w", l.sent, err)
@@ -119,6 +129,9 @@ func paced(addr string, names []string, rate int, d time.Duration) (latencies, e
 		c.c.Close()
 	}
 	wg.Wait()
+	if readErr != nil {
+		return l, readErr
+	}
 	slices.Sort(took)
 	l.lost = l.sent - len(took)
 	l.p50, l.p99 = percentile(took, 0.5), percentile(took, 0.99)
