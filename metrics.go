@@ -99,9 +99,8 @@ var (
 // healthyAddresses is per name, since checks are opted into per name. Its
 // series are made at each scrape from the snapshots served, not kept in a
 // GaugeVec: with ten thousand checked names, the kept series took 10 MB of
-// small objects that every garbage collection marked, which made each
-// collection longer and, with it, query latency while one ran. A name's
-// series go with the name.
+// small objects that every garbage collection had to mark. A name's series
+// go with the name.
 var healthyAddresses = &healthCollector{desc: prometheus.NewDesc(
 	prometheus.BuildFQName(plugin.Namespace, pluginName, "healthy_addresses"),
 	"Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
