@@ -43,13 +43,16 @@ func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
 // probe found it.
 func report(s *store, name, addr string, st addrState) {
 	s.mu.Lock()
-	i := slices.IndexFunc(s.checked[name], func(k probeKey) bool { return k.addr == addr })
+	i := slices.IndexFunc(s.checked[name], func(k probeKey) bool { return k.addr.String() == addr })
 	k := s.checked[name][i]
 	s.mu.Unlock()
 	s.probes.mu.Lock()
-	s.probes.probes[k].state = st
+	p := s.probes.probes[k]
+	was := p.state
+	p.state = st
+	s.probes.probes[k] = p
 	s.probes.mu.Unlock()
-	s.probed(k)
+	s.probed(k, was)
 }
 
 // keyValues turns PATH=VALUE pairs under /bluegreen/ into keys at revision rev.

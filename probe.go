@@ -8,7 +8,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"slices"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -41,10 +41,9 @@ const maxInFlight = 64
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.
 // The check and settings, the same for thousands of addresses, are kept
-// once: a key is two words, in the maps and queue of twenty thousand
-// probes that every garbage collection walks.
+// once: a key holds no object of its own.
 type probeKey struct {
-	addr string
+	addr netip.Addr
 	how  unique.Handle[probeHow]
 }
 
@@ -55,7 +54,7 @@ type probeHow struct {
 	cfg   probeConfig
 }
 
-func keyOf(name, addr string, c schema.Check, cfg probeConfig) probeKey {
+func keyOf(name string, addr netip.Addr, c schema.Check, cfg probeConfig) probeKey {
 	how := probeHow{check: c, cfg: cfg}
 	if c.Scheme != "tcp" {
 		how.host = strings.TrimSuffix(name, ".")
@@ -66,33 +65,30 @@ func keyOf(name, addr string, c schema.Check, cfg probeConfig) probeKey {
 func (k probeKey) check() schema.Check { return k.how.Value().check }
 func (k probeKey) cfg() probeConfig    { return k.how.Value().cfg }
 
-// A probeWatcher is told when the state of a probe it watches changes; it
-// reads the state with prober.state.
-type probeWatcher interface{ probed(probeKey) }
+// A probeWatcher is told when the state of a probe changes, and what it
+// was; it reads the state with prober.state, and ignores probes it does
+// not watch.
+type probeWatcher interface{ probed(k probeKey, was addrState) }
 
 // A probe is one address under one check, probed every interval for as long
-// as a name watches it.
+// as a name watches it. Probes are values in the prober's map, with nothing
+// that points elsewhere: twenty thousand of them are no more objects for
+// every garbage collection to mark, and a longer mark is slower queries.
 type probe struct {
-	key        probeKey
 	state      addrState
-	oks, fails int        // successes and failures in a row
-	watchers   []watching // few: one per store that has names watching it
+	oks, fails int // successes and failures in a row
+	watches    int // by names, in any store
 	due        time.Time
-	// The run in flight, if any: running is closed when it ends, cancel
-	// ends it once it has started.
-	running chan struct{}
-	cancel  context.CancelFunc
+	gen        uint64 // which probe of its key it is: the key may be watched again after it went
 }
 
-// watching counts the watches of a probe by one watcher.
-type watching struct {
-	w probeWatcher
-	n int
-}
-
-// watcher is the index of w in p's watchers, or -1.
-func (p *probe) watcher(w probeWatcher) int {
-	return slices.IndexFunc(p.watchers, func(x watching) bool { return x.w == w })
+// A flight is a run of the probe of key, generation gen: done is closed
+// when it ends, cancel ends it once it has started.
+type flight struct {
+	key    probeKey
+	gen    uint64
+	done   chan struct{}
+	cancel context.CancelFunc
 }
 
 // prober runs every probe: one goroutine hands out due probes to at most
@@ -101,7 +97,10 @@ func (p *probe) watcher(w probeWatcher) int {
 // together. It runs only while some probe is watched.
 type prober struct {
 	mu         sync.Mutex
-	probes     map[probeKey]*probe
+	probes     map[probeKey]probe
+	flights    map[probeKey]*flight
+	watchers   map[probeWatcher]int // how many watches each has
+	gens       uint64
 	queue      probeQueue
 	scheduling bool
 	wake       chan struct{}
@@ -112,7 +111,8 @@ type prober struct {
 var probes = newProber()
 
 func newProber() *prober {
-	return &prober{probes: map[probeKey]*probe{}, wake: make(chan struct{}, 1), client: probeClient()}
+	return &prober{probes: map[probeKey]probe{}, flights: map[probeKey]*flight{}, watchers: map[probeWatcher]int{},
+		wake: make(chan struct{}, 1), client: probeClient()}
 }
 
 // watch makes w a watcher of k, and returns what is known of k's address.
@@ -121,24 +121,22 @@ func newProber() *prober {
 func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	p := pr.probes[k]
-	if p == nil {
-		p = &probe{key: k, due: time.Now().Add(rand.N(k.cfg().interval))}
+	p, ok := pr.probes[k]
+	if !ok {
+		pr.gens++
+		p = probe{due: time.Now().Add(rand.N(k.cfg().interval)), gen: pr.gens}
 		if down {
 			p.state = stateDown
 		}
-		pr.probes[k] = p
-		pr.enqueue(p)
+		pr.enqueue(k, p)
 		if !pr.scheduling {
 			pr.scheduling = true
 			go pr.schedule()
 		}
 	}
-	if i := p.watcher(w); i >= 0 {
-		p.watchers[i].n++
-	} else {
-		p.watchers = append(p.watchers, watching{w, 1})
-	}
+	p.watches++
+	pr.probes[k] = p
+	pr.watchers[w]++
 	return p.state
 }
 
@@ -147,37 +145,34 @@ func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
 func (pr *prober) unwatch(k probeKey, w probeWatcher) <-chan struct{} {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	p := pr.probes[k]
-	if p == nil {
+	p, ok := pr.probes[k]
+	if !ok {
 		return nil
 	}
-	if i := p.watcher(w); i >= 0 {
-		if p.watchers[i].n--; p.watchers[i].n == 0 {
-			p.watchers = slices.Delete(p.watchers, i, i+1)
-		}
+	if pr.watchers[w]--; pr.watchers[w] <= 0 {
+		delete(pr.watchers, w)
 	}
-	if len(p.watchers) > 0 {
+	if p.watches--; p.watches > 0 {
+		pr.probes[k] = p
 		return nil
 	}
 	delete(pr.probes, k) // its place in the queue is dropped when it comes up
 	pr.signal()
-	if p.running == nil {
+	f := pr.flights[k]
+	if f == nil || f.gen != p.gen {
 		return nil
 	}
-	if p.cancel != nil {
-		p.cancel()
+	if f.cancel != nil {
+		f.cancel()
 	}
-	return p.running
+	return f.done
 }
 
 // state is what probes found of k's address so far.
 func (pr *prober) state(k probeKey) addrState {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	if p := pr.probes[k]; p != nil {
-		return p.state
-	}
-	return stateUnknown
+	return pr.probes[k].state // stateUnknown when k is not probed
 }
 
 // hurry probes k's address at once if it was found down and is not due for
@@ -187,20 +182,21 @@ func (pr *prober) state(k probeKey) addrState {
 func (pr *prober) hurry(k probeKey) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	p := pr.probes[k]
-	if p == nil || p.state != stateDown || p.running != nil || time.Until(p.due) <= confirmEvery {
+	p, ok := pr.probes[k]
+	if !ok || p.state != stateDown || pr.flights[k] != nil || time.Until(p.due) <= confirmEvery {
 		return
 	}
 	p.due = time.Now()
-	pr.enqueue(p)
+	pr.probes[k] = p
+	pr.enqueue(k, p)
 }
 
-// enqueue queues p at p.due, and wakes the scheduler only if that is now
-// the first due: otherwise it is waiting for an earlier one already. Most
-// probes are queued by the end of their run, an interval ahead: waking the
-// scheduler for each would double its wakes.
-func (pr *prober) enqueue(p *probe) {
-	heap.Push(&pr.queue, queued{p.due, p})
+// enqueue queues k's probe p at p.due, and wakes the scheduler only if that
+// is now the first due: otherwise it is waiting for an earlier one already.
+// Most probes are queued by the end of their run, an interval ahead: waking
+// the scheduler for each would double its wakes.
+func (pr *prober) enqueue(k probeKey, p probe) {
+	heap.Push(&pr.queue, queued{p.due, k, p.gen})
 	if !pr.queue[0].due.Before(p.due) {
 		pr.signal()
 	}
@@ -219,7 +215,7 @@ func (pr *prober) signal() {
 func (pr *prober) schedule() {
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
-	work, workers := make(chan *probe), 0
+	work, workers := make(chan *flight), 0
 	defer close(work)
 	pace := newPacer()
 	for {
@@ -244,96 +240,100 @@ func (pr *prober) schedule() {
 			continue
 		}
 		q := heap.Pop(&pr.queue).(queued)
-		p := q.p
-		if pr.probes[p.key] != p || !q.due.Equal(p.due) {
+		if p, ok := pr.probes[q.key]; !ok || p.gen != q.gen || !p.due.Equal(q.due) {
 			pr.mu.Unlock()
 			continue // no longer watched, or hurried
 		}
-		p.running = make(chan struct{})
+		f := &flight{key: q.key, gen: q.gen, done: make(chan struct{})}
+		pr.flights[q.key] = f
 		pr.mu.Unlock()
 		select {
-		case work <- p:
+		case work <- f:
 		default:
 			if workers < maxInFlight {
 				workers++
 				go pr.work(work)
 			}
-			work <- p // waits for a worker when all are busy
+			work <- f // waits for a worker when all are busy
 		}
 	}
 }
 
 // work runs the probes it is handed until the scheduler ends.
-func (pr *prober) work(probes <-chan *probe) {
-	for p := range probes {
-		pr.run(p)
+func (pr *prober) work(flights <-chan *flight) {
+	for f := range flights {
+		pr.run(f)
 	}
 }
 
-// run probes p once, unless it was unwatched while it waited for a worker,
-// and records the result.
-func (pr *prober) run(p *probe) {
+// run probes f's address once, unless it was unwatched while it waited for
+// a worker, and records the result.
+func (pr *prober) run(f *flight) {
+	k, gen := f.key, f.gen
 	pr.mu.Lock()
-	if pr.probes[p.key] != p {
-		p.end()
+	if pr.probes[k].gen != gen {
+		pr.land(f)
 		pr.mu.Unlock()
 		return
 	}
 	// The timeout starts now, not while the probe waited for a worker.
-	ctx, cancel := context.WithTimeout(context.Background(), p.key.cfg().timeout)
-	p.cancel = cancel
+	ctx, cancel := context.WithTimeout(context.Background(), k.cfg().timeout)
+	f.cancel = cancel
 	pr.mu.Unlock()
 
 	start := time.Now()
-	ok := pr.try(ctx, p.key)
+	ok := pr.try(ctx, k)
 	cancelled := ctx.Err() == context.Canceled
 	cancel()
 
 	pr.mu.Lock()
-	p.end()
-	if cancelled || pr.probes[p.key] != p {
+	pr.land(f)
+	p, watched := pr.probes[k]
+	if cancelled || !watched || p.gen != gen {
 		pr.mu.Unlock()
 		return // no longer watched
 	}
-	probeSeconds.WithLabelValues(p.key.check().Scheme, result(ok)).Observe(time.Since(start).Seconds())
-	tell := pr.record(p, ok)
+	probeSeconds.WithLabelValues(k.check().Scheme, result(ok)).Observe(time.Since(start).Seconds())
+	was := p.state
+	p = pr.record(k, p, ok)
+	var tell []probeWatcher
+	if p.state != was {
+		for w := range pr.watchers {
+			tell = append(tell, w)
+		}
+	}
 	pr.mu.Unlock()
 	for _, w := range tell {
-		w.probed(p.key)
+		w.probed(k, was)
 	}
 }
 
-// end marks the end of p's run in flight.
-func (p *probe) end() {
-	close(p.running)
-	p.running, p.cancel = nil, nil
+// land ends the run in flight f.
+func (pr *prober) land(f *flight) {
+	close(f.done)
+	if pr.flights[f.key] == f {
+		delete(pr.flights, f.key)
+	}
 }
 
-// record counts the result of p's run, queues p for its next, and returns
-// the watchers to tell if the address changed state.
-func (pr *prober) record(p *probe, ok bool) []probeWatcher {
+// record counts the result of the run of k's probe p, and queues it for
+// its next.
+func (pr *prober) record(k probeKey, p probe, ok bool) probe {
 	if ok {
 		p.oks, p.fails = p.oks+1, 0
 	} else {
 		p.oks, p.fails = 0, p.fails+1
 	}
-	was := p.state
-	switch {
-	case p.state != stateUp && p.oks >= p.key.cfg().rise:
+	switch cfg := k.cfg(); {
+	case p.state != stateUp && p.oks >= cfg.rise:
 		p.state = stateUp
-	case p.state != stateDown && p.fails >= p.key.cfg().fall:
+	case p.state != stateDown && p.fails >= cfg.fall:
 		p.state = stateDown
 	}
-	p.due = nextDue(p.due, p.next(), time.Now())
-	pr.enqueue(p)
-	if p.state == was {
-		return nil
-	}
-	var tell []probeWatcher
-	for _, w := range p.watchers {
-		tell = append(tell, w.w)
-	}
-	return tell
+	p.due = nextDue(p.due, p.next(k.cfg().interval), time.Now())
+	pr.probes[k] = p
+	pr.enqueue(k, p)
+	return p
 }
 
 // nextDue is when a probe due at due and run every every is due next, after
@@ -352,11 +352,11 @@ func nextDue(due time.Time, every time.Duration, now time.Time) time.Time {
 // next is the time from this run of p to the next: the interval, or
 // confirmEvery while the address's state is in question: unknown yet, or
 // with a probe that disagrees with it.
-func (p *probe) next() time.Duration {
+func (p probe) next(interval time.Duration) time.Duration {
 	if p.state == stateUnknown || p.state == stateUp && p.fails > 0 || p.state == stateDown && p.oks > 0 {
-		return min(p.key.cfg().interval, confirmEvery)
+		return min(interval, confirmEvery)
 	}
-	return p.key.cfg().interval
+	return interval
 }
 
 func result(ok bool) string {
@@ -370,7 +370,7 @@ func result(ok bool) string {
 // answer 2xx or 3xx.
 func (pr *prober) try(ctx context.Context, k probeKey) bool {
 	how := k.how.Value()
-	hostport := net.JoinHostPort(k.addr, how.check.Port)
+	hostport := net.JoinHostPort(k.addr.String(), how.check.Port)
 	if how.check.Scheme == "tcp" {
 		conn, err := dialProbe(ctx, hostport)
 		if err != nil {
@@ -442,14 +442,14 @@ func probeClient() *http.Client {
 	}
 }
 
-// probeQueue is a heap of probes by due time. The time is kept beside each
-// probe, not read through it: ordering ten thousand probes then touches
-// one array, not ten thousand structs.
+// probeQueue is a heap of probes by due time.
 type probeQueue []queued
 
+// queued is the run of the probe of key, generation gen, due at due.
 type queued struct {
 	due time.Time
-	p   *probe
+	key probeKey
+	gen uint64
 }
 
 func (q probeQueue) Len() int           { return len(q) }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"os"
 	"runtime"
@@ -22,15 +23,15 @@ import (
 
 func TestWithoutDown(t *testing.T) {
 	tg, _ := schema.ParseTarget("10.0.1.1,10.0.1.2,2001:db8::1")
-	got, allDown, oneUp := withoutDown(tg, map[string]addrState{"10.0.1.2": stateDown, "2001:db8::1": stateDown})
+	got, allDown, oneUp := withoutDown(tg, healthMap{"10.0.1.2": stateDown, "2001:db8::1": stateDown})
 	if allDown || oneUp || got.Raw != tg.Raw || len(got.A) != 1 || got.A[0].String() != "10.0.1.1" || len(got.AAAA) != 0 {
 		t.Errorf("without 10.0.1.2 and 2001:db8::1: %+v, all down %v, one up %v", got, allDown, oneUp)
 	}
-	got, allDown, _ = withoutDown(tg, map[string]addrState{"10.0.1.1": stateDown, "10.0.1.2": stateDown, "2001:db8::1": stateDown})
+	got, allDown, _ = withoutDown(tg, healthMap{"10.0.1.1": stateDown, "10.0.1.2": stateDown, "2001:db8::1": stateDown})
 	if !allDown || len(got.A) != 2 || len(got.AAAA) != 1 {
 		t.Errorf("all down: %+v, all down %v; want the whole target", got, allDown)
 	}
-	if _, _, oneUp := withoutDown(tg, map[string]addrState{"10.0.1.1": stateUp}); !oneUp {
+	if _, _, oneUp := withoutDown(tg, healthMap{"10.0.1.1": stateUp}); !oneUp {
 		t.Error("an address found up: not reported")
 	}
 }
@@ -45,7 +46,7 @@ type recorder struct {
 
 func newRecorder(pr *prober) *recorder { return &recorder{pr: pr, changed: make(chan struct{}, 100)} }
 
-func (w *recorder) probed(k probeKey) {
+func (w *recorder) probed(k probeKey, _ addrState) {
 	w.mu.Lock()
 	w.changes = append(w.changes, w.pr.state(k))
 	w.mu.Unlock()
@@ -80,7 +81,9 @@ func watchNow(pr *prober, k probeKey, w probeWatcher) {
 	pr.watch(k, w, false)
 	pr.mu.Lock()
 	now := time.Now()
-	pr.queue[0].due, pr.probes[k].due = now, now
+	p := pr.probes[k]
+	p.due = now
+	pr.probes[k], pr.queue[0].due = p, now
 	pr.mu.Unlock()
 	pr.signal()
 }
@@ -116,7 +119,7 @@ func TestProbeRiseAndFall(t *testing.T) {
 	}
 	pr := newProber()
 	w := newRecorder(pr)
-	k := keyOf("app.example.org.", u.Hostname(), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3})
+	k := keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3})
 	pr.watch(k, w, false)
 	for i := 1; i <= 2; i++ {
 		w.await(t, i)
@@ -154,7 +157,7 @@ func TestProbeHTTPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := pr.try(context.Background(), keyOf("app.example.org.", u.Hostname(), c, defaultProbes)); got != want {
+		if got := pr.try(context.Background(), keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, defaultProbes)); got != want {
 			t.Errorf("https check of %s: up %v, want %v", path, got, want)
 		}
 	}
@@ -168,7 +171,7 @@ func TestProbeHTTPS(t *testing.T) {
 	c, _ := schema.ParseCheck("https://:" + u.Port() + "/ready")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if pr.try(ctx, keyOf("app.example.org.", u.Hostname(), c, defaultProbes)) {
+	if pr.try(ctx, keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, defaultProbes)) {
 		t.Error("a closed port probed up")
 	}
 }
@@ -182,7 +185,7 @@ func TestProbeStartsFromKnownDown(t *testing.T) {
 	c, _ := schema.ParseCheck("http://:" + u.Port() + "/")
 	pr := newProber()
 	w := newRecorder(pr)
-	k := keyOf("app.example.org.", u.Hostname(), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2})
+	k := keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2})
 	if s := pr.watch(k, w, true); s != stateDown {
 		t.Errorf("a new probe of a down address starts %d, want down", s)
 	}
@@ -201,7 +204,7 @@ func TestProbesShared(t *testing.T) {
 	w1, w2 := newRecorder(pr), newRecorder(pr)
 	tcp, _ := schema.ParseCheck("tcp://:1")
 	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: 50 * time.Millisecond, rise: 1, fall: 1}
-	a, b := keyOf("a.example.org.", "127.0.0.1", tcp, cfg), keyOf("b.example.org.", "127.0.0.1", tcp, cfg)
+	a, b := keyOf("a.example.org.", netip.MustParseAddr("127.0.0.1"), tcp, cfg), keyOf("b.example.org.", netip.MustParseAddr("127.0.0.1"), tcp, cfg)
 	if a != b {
 		t.Fatal("two names with one address and tcp check have different probes")
 	}
@@ -213,14 +216,14 @@ func TestProbesShared(t *testing.T) {
 		t.Errorf("%d probes, state %d; want one probe, down", len(pr.probes), pr.state(a))
 	}
 	web, _ := schema.ParseCheck("http://:1/")
-	if keyOf("a.example.org.", "127.0.0.1", web, cfg) == keyOf("b.example.org.", "127.0.0.1", web, cfg) {
+	if keyOf("a.example.org.", netip.MustParseAddr("127.0.0.1"), web, cfg) == keyOf("b.example.org.", netip.MustParseAddr("127.0.0.1"), web, cfg) {
 		t.Error("http checks of two names share a probe, though each sends its own Host")
 	}
 
 	before := runtime.NumGoroutine()
 	var keys []probeKey
 	for i := range 5000 {
-		k := keyOf("n.example.org.", fmt.Sprintf("127.1.%d.%d", i/250, i%250+1), tcp, cfg)
+		k := keyOf("n.example.org.", netip.MustParseAddr(fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)), tcp, cfg)
 		keys = append(keys, k)
 		pr.watch(k, w1, false)
 	}
@@ -255,7 +258,7 @@ func TestProbeConfirmsQuickly(t *testing.T) {
 	pr := newProber()
 	w := newRecorder(pr)
 	closed, _ := schema.ParseCheck("tcp://:1")
-	k := keyOf("app.example.org.", "127.0.0.1", closed, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 2})
+	k := keyOf("app.example.org.", netip.MustParseAddr("127.0.0.1"), closed, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 2})
 	watchNow(pr, k, w)
 	defer stop(pr, k, w)
 	start := time.Now()
@@ -294,7 +297,7 @@ func TestTCPProbeLeavesNoTimeWait(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	c, _ := schema.ParseCheck(fmt.Sprintf("tcp://:%d", port))
 	pr := newProber()
-	k := keyOf("app.example.org.", "127.0.0.1", c, defaultProbes)
+	k := keyOf("app.example.org.", netip.MustParseAddr("127.0.0.1"), c, defaultProbes)
 	for range 5 {
 		if !pr.try(context.Background(), k) {
 			t.Fatal("a listening port probed down")
@@ -332,7 +335,7 @@ func TestProbeStartsSpread(t *testing.T) {
 	cfg := probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1}
 	var keys []probeKey
 	for i := range 1000 {
-		k := keyOf("n.example.org.", fmt.Sprintf("127.1.%d.%d", i/250, i%250+1), closed, cfg)
+		k := keyOf("n.example.org.", netip.MustParseAddr(fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)), closed, cfg)
 		keys = append(keys, k)
 		pr.watch(k, w, false)
 	}
@@ -390,7 +393,7 @@ func TestProbeHurried(t *testing.T) {
 	pr := newProber()
 	w := newRecorder(pr)
 	c, _ := schema.ParseCheck("tcp://:" + port)
-	k := keyOf("app.example.org.", "127.0.0.1", c, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1})
+	k := keyOf("app.example.org.", netip.MustParseAddr("127.0.0.1"), c, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1})
 	watchNow(pr, k, w)
 	defer stop(pr, k, w)
 	if got := w.await(t, 1); got[0] != stateDown {

@@ -41,11 +41,15 @@ const (
 	stateDown
 )
 
+// health is what checks found of a name's addresses; nil when none is
+// checked.
+type health interface{ of(addr string) addrState }
+
 // resolve is what a name's keys make it answer, given what checks found of
 // its addresses: the colour, the targets without the addresses that are
 // down, the canary share in effect, and why any key is not taken. It is a
 // pure function: it logs nothing, counts nothing and changes nothing.
-func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
+func resolve(k *nameKeys, h health, pol policy) *entry {
 	e := &entry{ttl: pol.ttl, rev: k.rev()}
 	addProblem := func(field string, rev int64, why string) {
 		e.problems = append(e.problems, problem{field: field, rev: rev, why: why})
@@ -105,9 +109,9 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 		// A deleted target is kept only for the colour answered: once the
 		// name answers the other one, it is gone.
 		if t := &k.targets[c]; t.ok && (t.present || (c == e.active && e.serving())) {
-			e.targets[c], down[c], confirmed[c] = withoutDown(t.value, health)
+			e.targets[c], down[c], confirmed[c] = withoutDown(t.value, h)
 			for _, addr := range t.value.Addresses() {
-				if health[addr] == stateDown {
+				if h != nil && h.of(addr) == stateDown {
 					e.down = append(e.down, addr)
 				}
 				if e.check.Raw != "" && !pol.mayProbe(addr) {
@@ -140,13 +144,13 @@ func resolve(k *nameKeys, health map[string]addrState, pol policy) *entry {
 // withoutDown returns t without the addresses that are down, whether every
 // address is down, and whether one is known to be up. When every address is
 // down it returns t whole: checks never empty an answer.
-func withoutDown(t schema.Target, health map[string]addrState) (kept schema.Target, allDown, oneUp bool) {
-	if len(health) == 0 || t.CNAME != "" {
+func withoutDown(t schema.Target, h health) (kept schema.Target, allDown, oneUp bool) {
+	if h == nil || t.CNAME != "" {
 		return t, false, false
 	}
 	var up, downs int
 	for _, addr := range t.Addresses() {
-		switch health[addr] {
+		switch h.of(addr) {
 		case stateDown:
 			downs++
 		case stateUp:
@@ -162,7 +166,7 @@ func withoutDown(t schema.Target, health map[string]addrState) (kept schema.Targ
 	keep := func(ips []net.IP) []net.IP {
 		var out []net.IP
 		for _, ip := range ips {
-			if health[ip.String()] != stateDown {
+			if h.of(ip.String()) != stateDown {
 				out = append(out, ip)
 			}
 		}

@@ -15,6 +15,11 @@ const app = "app.example.org."
 
 var testPolicy = policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true}
 
+// healthMap is what checks found, by address, as a test sets it.
+type healthMap map[string]addrState
+
+func (h healthMap) of(addr string) addrState { return h[addr] }
+
 // keysOf builds app.example.org's keys from puts of "field=value", one
 // revision each from rev, as the store records them.
 func keysOf(t *testing.T, rev int64, pairs ...string) (*store, *nameKeys) {
@@ -160,7 +165,7 @@ func TestResolveChecksAndCanary(t *testing.T) {
 		t.Errorf("canary with both colours up: share %d, TXT %s", e.share, txtOf(e))
 	}
 
-	health := map[string]addrState{"10.0.2.1": stateDown, "10.0.1.1": stateUp}
+	health := healthMap{"10.0.2.1": stateDown, "10.0.1.1": stateUp}
 	if e := resolve(k, health, testPolicy); e.share != 0 || e.failover || !strings.Contains(txtOf(e), "canary_paused=green is down check=tcp://:80 down=10.0.2.1") {
 		t.Errorf("idle colour down: share %d, failover %v, TXT %s", e.share, e.failover, txtOf(e))
 	}
@@ -168,7 +173,7 @@ func TestResolveChecksAndCanary(t *testing.T) {
 		t.Errorf("idle colour down, failover off: share %d, want the canary as set", e.share)
 	}
 
-	health = map[string]addrState{"10.0.1.1": stateDown, "10.0.1.2": stateDown, "10.0.2.1": stateUp}
+	health = healthMap{"10.0.1.1": stateDown, "10.0.1.2": stateDown, "10.0.2.1": stateUp}
 	e := resolve(k, health, testPolicy)
 	if !e.isDown(schema.Blue) || e.isDown(schema.Green) {
 		t.Errorf("isDown: blue %v, green %v; want blue only", e.isDown(schema.Blue), e.isDown(schema.Green))
@@ -190,7 +195,7 @@ func TestResolveChecksAndCanary(t *testing.T) {
 // startup its probes may not have run.
 func TestResolveNoFailoverToUnprobedColour(t *testing.T) {
 	_, k := keysOf(t, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1,10.0.2.2", "check=tcp://:80")
-	health := map[string]addrState{"10.0.1.1": stateDown}
+	health := healthMap{"10.0.1.1": stateDown}
 	if e := resolve(k, health, testPolicy); e.failover {
 		t.Error("failed over to green before any green address was found up")
 	}
@@ -208,7 +213,7 @@ func TestResolveIsPure(t *testing.T) {
 	k.served, k.serving = schema.Blue, true
 	before := *k
 	invalid := testutil.ToFloat64(invalidValuesTotal)
-	health := map[string]addrState{"10.0.1.1": stateDown}
+	health := healthMap{"10.0.1.1": stateDown}
 	first, second := resolve(k, health, testPolicy), resolve(k, health, testPolicy)
 	if !reflect.DeepEqual(first, second) || !reflect.DeepEqual(before, *k) {
 		t.Errorf("resolve is not pure: %+v then %+v; keys %+v then %+v", first, second, before, *k)

@@ -34,12 +34,9 @@ func TestStateTXTFitsOneAnswer(t *testing.T) {
 		kvs = append(kvs, fmt.Sprintf("app.example.org/%s=x", strings.Repeat("f", 90)+fmt.Sprint(i)))
 	}
 	bg := testPlugin(t, kvs...)
-	down := map[string]addrState{}
 	for _, a := range strings.Split(addresses("10.1", 64)+","+addresses("10.2", 64), ",") {
-		down[a] = stateDown
+		report(bg.store, app, a, stateDown)
 	}
-	bg.store.health[app] = down
-	bg.store.commit(map[string]bool{app: true}, 9, true)
 
 	for _, network := range []string{"udp", "tcp"} {
 		rec := dnstest.NewRecorder(&test.ResponseWriter{TCP: network == "tcp"})

@@ -3,6 +3,7 @@ package bluegreen
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strings"
 	"sync"
@@ -31,7 +32,6 @@ type store struct {
 	mu        sync.Mutex
 	names     map[string]*nameKeys            // by fully qualified name
 	strays    map[string]stray                // keys under the prefix that are not a name's, by key
-	health    map[string]map[string]addrState // name -> address -> state, for checked names
 	below     map[string]int                  // names published with keys below each name, up to its zone's apex
 	problems  *burst                          // the log of ignored keys
 	probeLog  *burst                          // the log of what checks found
@@ -80,7 +80,7 @@ type staleness struct {
 
 func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg probeConfig, snap *atomic.Pointer[snapshot]) *store {
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
-		names: map[string]*nameKeys{}, strays: map[string]stray{}, health: map[string]map[string]addrState{}, below: map[string]int{},
+		names: map[string]*nameKeys{}, strays: map[string]stray{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
 		probes: pr, probeCfg: probeCfg, checked: map[string][]probeKey{}, watching: map[probeKey][]string{}}
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
@@ -240,9 +240,9 @@ func (s *store) serveSeed() bool {
 	return true
 }
 
-// probed records that probes found k's address up or down, and publishes
-// the answers of every name that watches it without it or with it again.
-func (s *store) probed(k probeKey) {
+// probed publishes the answers of every name that watches k without its
+// address, or with it again: probes found it up or down, after was.
+func (s *store) probed(k probeKey, was addrState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	names := s.watching[k]
@@ -250,20 +250,12 @@ func (s *store) probed(k probeKey) {
 		return // no longer watched
 	}
 	state := s.probes.state(k)
-	was := stateUnknown
 	changes := make(map[string]*entry, len(names))
 	for _, name := range names {
-		h := s.health[name]
-		if h == nil {
-			h = map[string]addrState{}
-			s.health[name] = h
-		}
-		was = max(was, h[k.addr])
-		h[k.addr] = state
 		changes[name] = s.resolve(name, s.names[name])
 	}
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr, k.check().Port), result(state == stateUp), k.check(), len(names))
+		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr.String(), k.check().Port), result(state == stateUp), k.check(), len(names))
 	}
 	old := s.current()
 	s.publish(old, old.rev, changes, false)
@@ -550,6 +542,9 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 			k = nil
 		}
 		e := s.resolve(name, k)
+		if s.syncProbes(name, k) {
+			e = s.resolve(name, k)
+		}
 		was := old.get(name)
 		if (was != nil && was != emptyNonTerminal) != (e != nil) {
 			s.countBelow(name, e != nil, changes)
@@ -558,7 +553,6 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 			e = emptyNonTerminal
 		}
 		changes[name] = e
-		s.syncProbes(name, k) // after resolve: it probes the colours the name now answers from
 		if was != nil && e != nil && e.active != was.active {
 			// Switched: the new colour's backends may have come back
 			// since they were found down, as they do when a release
@@ -611,9 +605,32 @@ func (s *store) resolve(name string, k *nameKeys) *entry {
 	if k == nil {
 		return nil
 	}
-	e := resolve(k, s.health[name], s.policy)
+	var h health
+	if keys := s.checked[name]; len(keys) > 0 {
+		h = probeHealth{keys, s.probes}
+	}
+	e := resolve(k, h, s.policy)
 	k.served, k.serving = e.active, e.serving()
 	return e
+}
+
+// probeHealth is what the probes a name watches found of its addresses.
+// The prober holds each address's state once, however many names share
+// it: a copy per name would be ten thousand small maps for every garbage
+// collection to walk, and longer GC marks are slower queries.
+type probeHealth struct {
+	keys []probeKey // one per address checked
+	pr   *prober
+}
+
+func (h probeHealth) of(addr string) addrState {
+	ip, _ := netip.ParseAddr(addr)
+	for _, k := range h.keys {
+		if k.addr == ip {
+			return h.pr.state(k)
+		}
+	}
+	return stateUnknown
 }
 
 // publish swaps in old with changes applied at revision rev, and logs what
@@ -650,14 +667,16 @@ func (s *store) current() *snapshot {
 }
 
 // syncProbes makes name watch the probes of the addresses its keys k
-// check, and forgets what checks found of addresses it no longer has. An
-// address whose check changed stays down until the new check finds it up:
-// editing a check puts no dead backend back.
-func (s *store) syncProbes(name string, k *nameKeys) {
+// check, and stop watching the others. It reports whether a probe it now
+// watches already knows its address's state, found for another name: the
+// name must then be resolved again. An address whose check changed stays
+// down until the new check finds it up: editing a check puts no dead
+// backend back.
+func (s *store) syncProbes(name string, k *nameKeys) (known bool) {
 	checked := k != nil && k.check.ok && k.check.present
 	have := s.checked[name]
 	if have == nil && !checked {
-		return // never checked: the common case, kept cheap
+		return false // never checked: the common case, kept cheap
 	}
 	// Slices, not maps: a name has a few addresses, and ten thousand
 	// checked names should cost little memory.
@@ -668,16 +687,27 @@ func (s *store) syncProbes(name string, k *nameKeys) {
 				continue
 			}
 			for _, addr := range k.targets[c].value.Addresses() {
-				if !s.policy.mayProbe(addr) {
+				ip, err := netip.ParseAddr(addr)
+				if err != nil || !s.policy.mayProbe(addr) {
 					continue
 				}
-				if key := keyOf(name, addr, *k.check.value, s.probeCfg); !slices.Contains(want, key) {
+				if key := keyOf(name, ip, *k.check.value, s.probeCfg); !slices.Contains(want, key) {
 					want = append(want, key)
 				}
 			}
 		}
 	}
-	h := s.health[name]
+	// The new probes first, while the old ones still say what they found.
+	for _, key := range want {
+		if slices.Contains(have, key) {
+			continue
+		}
+		down := slices.ContainsFunc(have, func(o probeKey) bool { return o.addr == key.addr && s.probes.state(o) == stateDown })
+		s.watching[key] = append(s.watching[key], name)
+		if s.probes.watch(key, s, down) != stateUnknown {
+			known = true
+		}
+	}
 	for _, key := range have {
 		if slices.Contains(want, key) {
 			continue
@@ -686,29 +716,11 @@ func (s *store) syncProbes(name string, k *nameKeys) {
 		if s.watching[key] = slices.DeleteFunc(s.watching[key], func(n string) bool { return n == name }); len(s.watching[key]) == 0 {
 			delete(s.watching, key)
 		}
-		if !slices.ContainsFunc(want, func(w probeKey) bool { return w.addr == key.addr }) {
-			delete(h, key.addr)
-		}
-	}
-	for _, key := range want {
-		if slices.Contains(have, key) {
-			continue
-		}
-		s.watching[key] = append(s.watching[key], name)
-		if state := s.probes.watch(key, s, h[key.addr] == stateDown); state != stateUnknown {
-			if h == nil {
-				h = map[string]addrState{}
-				s.health[name] = h
-			}
-			h[key.addr] = state
-		}
 	}
 	if len(want) == 0 {
 		delete(s.checked, name)
 	} else {
 		s.checked[name] = want
 	}
-	if len(h) == 0 {
-		delete(s.health, name)
-	}
+	return known
 }

@@ -157,6 +157,26 @@ func TestStoreProbeResults(t *testing.T) {
 	}
 }
 
+// What a shared probe found is in a name's answers from the moment the name
+// watches it, and stays when the name's check is edited: neither a new name
+// nor an edit puts a dead backend back until a probe finds it up.
+func TestStoreProbeStateCarriesOver(t *testing.T) {
+	var snap atomic.Pointer[snapshot]
+	s := testStore(t, &snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1,127.0.1.2", "app.example.org/check=tcp://:1"), 5)
+	report(s, app, "127.0.1.1", stateDown)
+
+	other := "other.example.org."
+	s.apply(keyValues(6, "other.example.org/active=blue", "other.example.org/blue=127.0.1.1,127.0.1.3", "other.example.org/check=tcp://:1"))
+	if e := snap.Load().get(other); len(e.targets[schema.Blue].A) != 1 || e.targets[schema.Blue].A[0].String() != "127.0.1.3" {
+		t.Errorf("a new name with an address its probe found down answers %v; want 127.0.1.3 only", e.targets[schema.Blue].A)
+	}
+	s.apply(keyValues(7, "app.example.org/check=tcp://:2"))
+	if e := snap.Load().get(app); len(e.targets[schema.Blue].A) != 1 || e.targets[schema.Blue].A[0].String() != "127.0.1.2" {
+		t.Errorf("after its check was edited, app answers %v; want 127.0.1.2 only", e.targets[schema.Blue].A)
+	}
+}
+
 // A name served by two instances at once (a reload, two server blocks) has
 // one healthy_addresses series: a second would fail the whole scrape.
 func TestHealthSeriesOncePerName(t *testing.T) {
@@ -370,7 +390,7 @@ func TestStoreCheckNetworks(t *testing.T) {
 			"app.example.org/green=10.0.2.1", "app.example.org/check=tcp://:80"), 5)
 		var probed []string
 		for _, k := range s.checked[app] {
-			probed = append(probed, k.addr)
+			probed = append(probed, k.addr.String())
 		}
 		slices.Sort(probed)
 		var unchecked []string
@@ -394,7 +414,7 @@ func TestStoreSwitchHurriesDownProbes(t *testing.T) {
 	report(s, app, "127.0.2.1", stateDown)
 	runs := func(addr string) int {
 		s.mu.Lock()
-		i := slices.IndexFunc(s.checked[app], func(k probeKey) bool { return k.addr == addr })
+		i := slices.IndexFunc(s.checked[app], func(k probeKey) bool { return k.addr.String() == addr })
 		k := s.checked[app][i]
 		s.mu.Unlock()
 		s.probes.mu.Lock()
