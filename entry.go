@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"net"
 	"slices"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
@@ -18,7 +19,7 @@ type entry struct {
 	ttl       uint32
 	rev       int64        // the newest revision that changed one of the name's keys
 	check     schema.Check // the check key; Raw is "" for none
-	down      []string     // addresses failing their check, sorted
+	down      []net.IP     // addresses failing their check, sorted
 	unchecked []string     // addresses outside the check networks: never probed, sorted
 	problems  []problem
 }
@@ -55,8 +56,8 @@ func (e *entry) answering() schema.Colour {
 // checked: those that fail are left out of its target, unless all fail.
 func (e *entry) healthy(c schema.Colour) int {
 	n := 0
-	for _, addr := range e.targets[c].Addresses() {
-		if !slices.Contains(e.down, addr) {
+	for ip := range e.targets[c].IPs() {
+		if !slices.ContainsFunc(e.down, ip.Equal) {
 			n++
 		}
 	}
@@ -69,8 +70,8 @@ func (e *entry) isDown(c schema.Colour) bool {
 	if len(e.down) == 0 || !t.Set() || t.CNAME != "" {
 		return false
 	}
-	for _, addr := range t.Addresses() { // all of them, when all are down
-		if !slices.Contains(e.down, addr) {
+	for ip := range t.IPs() { // all of them, when all are down
+		if !slices.ContainsFunc(e.down, ip.Equal) {
 			return false
 		}
 	}

@@ -43,7 +43,7 @@ func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
 // probe found it.
 func report(s *store, name, addr string, st addrState) {
 	s.mu.Lock()
-	i := slices.IndexFunc(s.checked[name], func(k probeKey) bool { return k.addr.String() == addr })
+	i := slices.IndexFunc(s.checked[name], func(k probeKey) bool { return k.ip().String() == addr })
 	k := s.checked[name][i]
 	s.mu.Unlock()
 	s.probes.mu.Lock()

@@ -2,6 +2,7 @@ package bluegreen
 
 import (
 	"maps"
+	"unique"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
 )
@@ -15,7 +16,7 @@ type nameKeys struct {
 	targets [2]field[schema.Target]
 	ttl     field[uint32]
 	canary  field[uint8]
-	check   field[*schema.Check] // a pointer: most names have none, and every name has the field
+	check   field[unique.Handle[schema.Check]] // interned: one word in every name, and thousands of names with one check share it
 	unknown map[string]field[struct{}]
 
 	// served is the colour the name was answered with last, while serving:

@@ -41,9 +41,9 @@ const maxInFlight = 64
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.
 // The check and settings, the same for thousands of addresses, are kept
-// once: a key holds no object of its own.
+// once: a key holds no object of its own, and one pointer.
 type probeKey struct {
-	addr netip.Addr
+	addr [16]byte // an IPv4 address mapped
 	how  unique.Handle[probeHow]
 }
 
@@ -59,8 +59,10 @@ func keyOf(name string, addr netip.Addr, c schema.Check, cfg probeConfig) probeK
 	if c.Scheme != "tcp" {
 		how.host = strings.TrimSuffix(name, ".")
 	}
-	return probeKey{addr: addr, how: unique.Make(how)}
+	return probeKey{addr: addr.As16(), how: unique.Make(how)}
 }
+
+func (k probeKey) ip() netip.Addr { return netip.AddrFrom16(k.addr).Unmap() }
 
 func (k probeKey) check() schema.Check { return k.how.Value().check }
 func (k probeKey) cfg() probeConfig    { return k.how.Value().cfg }
@@ -68,19 +70,27 @@ func (k probeKey) cfg() probeConfig    { return k.how.Value().cfg }
 // A probeWatcher is told when the state of a probe changes, and what it
 // was; it reads the state with prober.state, and ignores probes it does
 // not watch.
-type probeWatcher interface{ probed(k probeKey, was addrState) }
+type probeWatcher interface {
+	probed(k probeKey, was addrState)
+}
 
 // A probe is one address under one check, probed every interval for as long
-// as a name watches it. Probes are values in the prober's map, with nothing
-// that points elsewhere: twenty thousand of them are no more objects for
+// as a name watches it. Probes are small values in the prober's map, with
+// no pointer: twenty thousand of them add no object and little memory for
 // every garbage collection to mark, and a longer mark is slower queries.
 type probe struct {
 	state      addrState
-	oks, fails int // successes and failures in a row
-	watches    int // by names, in any store
-	due        time.Time
+	oks, fails int32 // successes and failures in a row
+	watches    int32 // by names, in any store
+	due        time.Duration
 	gen        uint64 // which probe of its key it is: the key may be watched again after it went
 }
+
+// Times in the prober are durations since it began, on the monotonic
+// clock: a time.Time holds a pointer.
+var begun = time.Now()
+
+func sinceBegun() time.Duration { return time.Since(begun) }
 
 // A flight is a run of the probe of key, generation gen: done is closed
 // when it ends, cancel ends it once it has started.
@@ -124,7 +134,7 @@ func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
 	p, ok := pr.probes[k]
 	if !ok {
 		pr.gens++
-		p = probe{due: time.Now().Add(rand.N(k.cfg().interval)), gen: pr.gens}
+		p = probe{due: sinceBegun() + rand.N(k.cfg().interval), gen: pr.gens}
 		if down {
 			p.state = stateDown
 		}
@@ -183,10 +193,10 @@ func (pr *prober) hurry(k probeKey) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
 	p, ok := pr.probes[k]
-	if !ok || p.state != stateDown || pr.flights[k] != nil || time.Until(p.due) <= confirmEvery {
+	if !ok || p.state != stateDown || pr.flights[k] != nil || p.due-sinceBegun() <= confirmEvery {
 		return
 	}
-	p.due = time.Now()
+	p.due = sinceBegun()
 	pr.probes[k] = p
 	pr.enqueue(k, p)
 }
@@ -197,7 +207,7 @@ func (pr *prober) hurry(k probeKey) {
 // the scheduler for each would double its wakes.
 func (pr *prober) enqueue(k probeKey, p probe) {
 	heap.Push(&pr.queue, queued{p.due, k, p.gen})
-	if !pr.queue[0].due.Before(p.due) {
+	if pr.queue[0].due >= p.due {
 		pr.signal()
 	}
 }
@@ -227,7 +237,7 @@ func (pr *prober) schedule() {
 		}
 		wait := time.Hour // every probe is running: one will be queued again
 		if len(pr.queue) > 0 {
-			wait = time.Until(pr.queue[0].due)
+			wait = pr.queue[0].due - sinceBegun()
 		}
 		if wait > pace.window() {
 			pr.mu.Unlock()
@@ -240,7 +250,7 @@ func (pr *prober) schedule() {
 			continue
 		}
 		q := heap.Pop(&pr.queue).(queued)
-		if p, ok := pr.probes[q.key]; !ok || p.gen != q.gen || !p.due.Equal(q.due) {
+		if p, ok := pr.probes[q.key]; !ok || p.gen != q.gen || p.due != q.due {
 			pr.mu.Unlock()
 			continue // no longer watched, or hurried
 		}
@@ -325,12 +335,12 @@ func (pr *prober) record(k probeKey, p probe, ok bool) probe {
 		p.oks, p.fails = 0, p.fails+1
 	}
 	switch cfg := k.cfg(); {
-	case p.state != stateUp && p.oks >= cfg.rise:
+	case p.state != stateUp && int(p.oks) >= cfg.rise:
 		p.state = stateUp
-	case p.state != stateDown && p.fails >= cfg.fall:
+	case p.state != stateDown && int(p.fails) >= cfg.fall:
 		p.state = stateDown
 	}
-	p.due = nextDue(p.due, p.next(k.cfg().interval), time.Now())
+	p.due = nextDue(p.due, p.next(k.cfg().interval), sinceBegun())
 	pr.probes[k] = p
 	pr.enqueue(k, p)
 	return p
@@ -341,10 +351,10 @@ func (pr *prober) record(k probeKey, p probe, ok bool) probe {
 // stopped, the host paused, more probes due than workers): late probes then
 // resume their places, spread over the interval, instead of all coming due
 // together from then on.
-func nextDue(due time.Time, every time.Duration, now time.Time) time.Time {
-	due = due.Add(every)
-	if late := now.Sub(due); late > 0 {
-		due = due.Add(late.Truncate(every) + every)
+func nextDue(due, every, now time.Duration) time.Duration {
+	due += every
+	if late := now - due; late > 0 {
+		due += late.Truncate(every) + every
 	}
 	return due
 }
@@ -370,7 +380,7 @@ func result(ok bool) string {
 // answer 2xx or 3xx.
 func (pr *prober) try(ctx context.Context, k probeKey) bool {
 	how := k.how.Value()
-	hostport := net.JoinHostPort(k.addr.String(), how.check.Port)
+	hostport := net.JoinHostPort(k.ip().String(), how.check.Port)
 	if how.check.Scheme == "tcp" {
 		conn, err := dialProbe(ctx, hostport)
 		if err != nil {
@@ -447,13 +457,13 @@ type probeQueue []queued
 
 // queued is the run of the probe of key, generation gen, due at due.
 type queued struct {
-	due time.Time
+	due time.Duration
 	key probeKey
 	gen uint64
 }
 
 func (q probeQueue) Len() int           { return len(q) }
-func (q probeQueue) Less(i, j int) bool { return q[i].due.Before(q[j].due) }
+func (q probeQueue) Less(i, j int) bool { return q[i].due < q[j].due }
 func (q probeQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
 func (q *probeQueue) Push(x any)        { *q = append(*q, x.(queued)) }
 func (q *probeQueue) Pop() any {

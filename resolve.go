@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"net"
@@ -43,7 +44,7 @@ const (
 
 // health is what checks found of a name's addresses; nil when none is
 // checked.
-type health interface{ of(addr string) addrState }
+type health interface{ of(ip net.IP) addrState }
 
 // resolve is what a name's keys make it answer, given what checks found of
 // its addresses: the colour, the targets without the addresses that are
@@ -98,7 +99,7 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 		e.canary = k.canary.value
 	}
 	if k.check.ok {
-		e.check = *k.check.value
+		e.check = k.check.value.Value()
 	}
 
 	// Checks leave out the addresses that are down. A colour with every
@@ -110,18 +111,18 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 		// name answers the other one, it is gone.
 		if t := &k.targets[c]; t.ok && (t.present || (c == e.active && e.serving())) {
 			e.targets[c], down[c], confirmed[c] = withoutDown(t.value, h)
-			for _, addr := range t.value.Addresses() {
-				if h != nil && h.of(addr) == stateDown {
-					e.down = append(e.down, addr)
+			for ip := range t.value.IPs() {
+				if h != nil && h.of(ip) == stateDown {
+					e.down = append(e.down, ip)
 				}
-				if e.check.Raw != "" && !pol.mayProbe(addr) {
+				if addr := ip.String(); e.check.Raw != "" && !pol.mayProbe(addr) {
 					e.unchecked = append(e.unchecked, addr)
 				}
 			}
 		}
 	}
-	slices.Sort(e.down)
-	e.down = slices.Compact(e.down)
+	slices.SortFunc(e.down, func(a, b net.IP) int { return bytes.Compare(a.To16(), b.To16()) })
+	e.down = slices.CompactFunc(e.down, net.IP.Equal)
 	slices.Sort(e.unchecked)
 	e.unchecked = slices.Compact(e.unchecked)
 	if !e.serving() {
@@ -149,8 +150,8 @@ func withoutDown(t schema.Target, h health) (kept schema.Target, allDown, oneUp 
 		return t, false, false
 	}
 	var up, downs int
-	for _, addr := range t.Addresses() {
-		switch h.of(addr) {
+	for ip := range t.IPs() {
+		switch h.of(ip) {
 		case stateDown:
 			downs++
 		case stateUp:
@@ -166,7 +167,7 @@ func withoutDown(t schema.Target, h health) (kept schema.Target, allDown, oneUp 
 	keep := func(ips []net.IP) []net.IP {
 		var out []net.IP
 		for _, ip := range ips {
-			if h.of(ip.String()) != stateDown {
+			if h.of(ip) != stateDown {
 				out = append(out, ip)
 			}
 		}

@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"net"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,7 +19,7 @@ var testPolicy = policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true}
 // healthMap is what checks found, by address, as a test sets it.
 type healthMap map[string]addrState
 
-func (h healthMap) of(addr string) addrState { return h[addr] }
+func (h healthMap) of(ip net.IP) addrState { return h[ip.String()] }
 
 // keysOf builds app.example.org's keys from puts of "field=value", one
 // revision each from rev, as the store records them.

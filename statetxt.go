@@ -57,7 +57,11 @@ func (e *entry) stateTXT(stale staleness) []string {
 		txt = append(txt, "stale_since="+stale.since.UTC().Format(time.RFC3339), "stale_reason="+stale.why)
 	}
 	budget := listBudget
-	txt = appendList(txt, "down=", e.down, &budget)
+	down := make([]string, len(e.down))
+	for i, ip := range e.down {
+		down[i] = ip.String()
+	}
+	txt = appendList(txt, "down=", down, &budget)
 	txt = appendList(txt, "unchecked=", e.unchecked, &budget)
 	ignored := make([]string, len(e.problems))
 	for i, p := range e.problems {

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unique"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/coredns/coredns/plugin"
@@ -30,15 +31,15 @@ type store struct {
 	listed chan struct{} // closed by the first list
 
 	mu        sync.Mutex
-	names     map[string]*nameKeys            // by fully qualified name
-	strays    map[string]stray                // keys under the prefix that are not a name's, by key
-	below     map[string]int                  // names published with keys below each name, up to its zone's apex
-	problems  *burst                          // the log of ignored keys
-	probeLog  *burst                          // the log of what checks found
+	names     map[string]*nameKeys // by fully qualified name
+	strays    map[string]stray     // keys under the prefix that are not a name's, by key
+	below     map[string]int       // names published with keys below each name, up to its zone's apex
+	problems  *burst               // the log of ignored keys
+	probeLog  *burst               // the log of what checks found
 	probes    *prober
 	probeCfg  probeConfig
 	checked   map[string][]probeKey // name -> the probes it watches, one per address checked
-	watching  map[probeKey][]string // probe -> the names that watch it
+	watching  map[probeKey]watchers // probe -> the names that watch it
 	upTo      int64                 // the revision of etcd that what the store holds is complete up to
 	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
 	lists     uint64                // lists replaced so far
@@ -82,7 +83,7 @@ func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg pr
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
 		names: map[string]*nameKeys{}, strays: map[string]stray{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
-		probes: pr, probeCfg: probeCfg, checked: map[string][]probeKey{}, watching: map[probeKey][]string{}}
+		probes: pr, probeCfg: probeCfg, checked: map[string][]probeKey{}, watching: map[probeKey]watchers{}}
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
 	return s
 }
@@ -245,7 +246,7 @@ func (s *store) serveSeed() bool {
 func (s *store) probed(k probeKey, was addrState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := s.watching[k]
+	names := s.watching[k].names()
 	if s.closed || len(names) == 0 {
 		return // no longer watched
 	}
@@ -255,7 +256,7 @@ func (s *store) probed(k probeKey, was addrState) {
 		changes[name] = s.resolve(name, s.names[name])
 	}
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.addr.String(), k.check().Port), result(state == stateUp), k.check(), len(names))
+		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.ip().String(), k.check().Port), result(state == stateUp), k.check(), len(names))
 	}
 	old := s.current()
 	s.publish(old, old.rev, changes, false)
@@ -266,14 +267,14 @@ func (s *store) probed(k probeKey, was addrState) {
 func (s *store) stopProbes() {
 	s.mu.Lock()
 	var running []<-chan struct{}
-	for k, names := range s.watching {
-		for range names {
+	for k, w := range s.watching {
+		for range w.names() {
 			if done := s.probes.unwatch(k, s); done != nil {
 				running = append(running, done)
 			}
 		}
 	}
-	s.watching, s.checked = map[probeKey][]string{}, map[string][]probeKey{}
+	s.watching, s.checked = map[probeKey]watchers{}, map[string][]probeKey{}
 	s.mu.Unlock()
 	for _, done := range running {
 		<-done
@@ -473,9 +474,9 @@ func (s *store) put(key, value string, rev int64) string {
 	case schema.FieldCanary:
 		k.canary.put(value, rev, schema.ParseCanary)
 	case schema.FieldCheck:
-		k.check.put(value, rev, func(v string) (*schema.Check, error) {
+		k.check.put(value, rev, func(v string) (unique.Handle[schema.Check], error) {
 			c, err := schema.ParseCheck(v)
-			return &c, err
+			return unique.Make(c), err
 		})
 	default:
 		if k.unknown == nil {
@@ -623,10 +624,10 @@ type probeHealth struct {
 	pr   *prober
 }
 
-func (h probeHealth) of(addr string) addrState {
-	ip, _ := netip.ParseAddr(addr)
+func (h probeHealth) of(ip net.IP) addrState {
+	ip = ip.To16()
 	for _, k := range h.keys {
-		if k.addr == ip {
+		if len(ip) == net.IPv6len && k.addr == [16]byte(ip) {
 			return h.pr.state(k)
 		}
 	}
@@ -666,6 +667,42 @@ func (s *store) current() *snapshot {
 	return &snapshot{}
 }
 
+// watchers are the names that watch one probe. Most probes have one, held
+// in place: ten thousand probes are then not ten thousand slices for every
+// garbage collection to mark.
+type watchers struct {
+	first string
+	more  []string
+}
+
+func (w watchers) with(name string) watchers {
+	if w.first == "" {
+		w.first = name
+	} else {
+		w.more = append(w.more, name)
+	}
+	return w
+}
+
+// without is w without name; its first is "" when no name is left.
+func (w watchers) without(name string) watchers {
+	if w.first == name {
+		if len(w.more) == 0 {
+			return watchers{}
+		}
+		return watchers{first: w.more[0], more: w.more[1:]}
+	}
+	w.more = slices.DeleteFunc(w.more, func(n string) bool { return n == name })
+	return w
+}
+
+func (w watchers) names() []string {
+	if w.first == "" {
+		return nil
+	}
+	return append([]string{w.first}, w.more...)
+}
+
 // syncProbes makes name watch the probes of the addresses its keys k
 // check, and stop watching the others. It reports whether a probe it now
 // watches already knows its address's state, found for another name: the
@@ -691,7 +728,7 @@ func (s *store) syncProbes(name string, k *nameKeys) (known bool) {
 				if err != nil || !s.policy.mayProbe(addr) {
 					continue
 				}
-				if key := keyOf(name, ip, *k.check.value, s.probeCfg); !slices.Contains(want, key) {
+				if key := keyOf(name, ip, k.check.value.Value(), s.probeCfg); !slices.Contains(want, key) {
 					want = append(want, key)
 				}
 			}
@@ -703,7 +740,7 @@ func (s *store) syncProbes(name string, k *nameKeys) (known bool) {
 			continue
 		}
 		down := slices.ContainsFunc(have, func(o probeKey) bool { return o.addr == key.addr && s.probes.state(o) == stateDown })
-		s.watching[key] = append(s.watching[key], name)
+		s.watching[key] = s.watching[key].with(name)
 		if s.probes.watch(key, s, down) != stateUnknown {
 			known = true
 		}
@@ -713,7 +750,9 @@ func (s *store) syncProbes(name string, k *nameKeys) (known bool) {
 			continue
 		}
 		s.probes.unwatch(key, s) // a run in flight ends on its own
-		if s.watching[key] = slices.DeleteFunc(s.watching[key], func(n string) bool { return n == name }); len(s.watching[key]) == 0 {
+		if w := s.watching[key].without(name); w.first != "" {
+			s.watching[key] = w
+		} else {
 			delete(s.watching, key)
 		}
 	}

@@ -175,6 +175,10 @@ func TestStoreProbeStateCarriesOver(t *testing.T) {
 	if e := snap.Load().get(app); len(e.targets[schema.Blue].A) != 1 || e.targets[schema.Blue].A[0].String() != "127.0.1.2" {
 		t.Errorf("after its check was edited, app answers %v; want 127.0.1.2 only", e.targets[schema.Blue].A)
 	}
+	report(s, other, "127.0.1.1", stateUp) // the probe app no longer shares
+	if e := snap.Load().get(other); len(e.targets[schema.Blue].A) != 2 {
+		t.Errorf("its address found up again, other answers %v; want both addresses", e.targets[schema.Blue].A)
+	}
 }
 
 // A name served by two instances at once (a reload, two server blocks) has
@@ -390,7 +394,7 @@ func TestStoreCheckNetworks(t *testing.T) {
 			"app.example.org/green=10.0.2.1", "app.example.org/check=tcp://:80"), 5)
 		var probed []string
 		for _, k := range s.checked[app] {
-			probed = append(probed, k.addr.String())
+			probed = append(probed, k.ip().String())
 		}
 		slices.Sort(probed)
 		var unchecked []string
@@ -414,13 +418,13 @@ func TestStoreSwitchHurriesDownProbes(t *testing.T) {
 	report(s, app, "127.0.2.1", stateDown)
 	runs := func(addr string) int {
 		s.mu.Lock()
-		i := slices.IndexFunc(s.checked[app], func(k probeKey) bool { return k.addr.String() == addr })
+		i := slices.IndexFunc(s.checked[app], func(k probeKey) bool { return k.ip().String() == addr })
 		k := s.checked[app][i]
 		s.mu.Unlock()
 		s.probes.mu.Lock()
 		defer s.probes.mu.Unlock()
 		p := s.probes.probes[k]
-		return p.oks + p.fails
+		return int(p.oks + p.fails)
 	}
 	if runs("127.0.2.1") != 0 {
 		t.Fatal("green was probed before the switch") // its first run is at a random point of an hour

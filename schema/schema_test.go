@@ -2,6 +2,7 @@ package schema
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -157,5 +158,23 @@ func TestValidate(t *testing.T) {
 	}
 	if want := "unknown field, want active, blue, green, ttl, canary or check"; ErrUnknownField.Error() != want {
 		t.Errorf("ErrUnknownField = %q, want %q", ErrUnknownField, want)
+	}
+}
+
+// IPs yields the addresses Addresses names, in the same order.
+func TestTargetIPs(t *testing.T) {
+	tg, err := ParseTarget("2001:db8::1, 10.0.0.1,10.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for ip := range tg.IPs() {
+		got = append(got, ip.String())
+	}
+	if want := tg.Addresses(); !slices.Equal(got, want) || len(got) != 3 {
+		t.Errorf("IPs %v, want %v", got, want)
+	}
+	for range tg.IPs() {
+		break // stopping early must not panic
 	}
 }

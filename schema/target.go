@@ -3,6 +3,7 @@ package schema
 import (
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"strconv"
 	"strings"
@@ -30,6 +31,20 @@ func (t Target) Addresses() []string {
 		out = append(out, ip.String())
 	}
 	return out
+}
+
+// IPs yields the target's addresses, A then AAAA, as Addresses does, but
+// without making a string of each.
+func (t Target) IPs() iter.Seq[net.IP] {
+	return func(yield func(net.IP) bool) {
+		for _, ips := range [2][]net.IP{t.A, t.AAAA} {
+			for _, ip := range ips {
+				if !yield(ip) {
+					return
+				}
+			}
+		}
+	}
 }
 
 // ParseTarget reads "10.0.1.100,2001:db8::1" or "app-v2.example.net". A
