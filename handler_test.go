@@ -43,8 +43,8 @@ func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
 // probe found it.
 func report(s *store, name, addr string, st addrState) {
 	s.mu.Lock()
-	i := slices.IndexFunc(s.checked[name], func(k probeKey) bool { return k.ip().String() == addr })
-	k := s.checked[name][i]
+	i := slices.IndexFunc(s.names[name].probes, func(k probeKey) bool { return k.ip().String() == addr })
+	k := s.names[name].probes[i]
 	s.mu.Unlock()
 	s.probes.mu.Lock()
 	p := s.probes.probes[k]

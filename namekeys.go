@@ -12,12 +12,18 @@ import (
 // leaves the name answering what it answered before. It is only data: the
 // store changes it, resolve reads it.
 type nameKeys struct {
+	// name is the name, one string that the store's maps and snapshots
+	// share: each key put makes a string of its own, and ten thousand
+	// copies of the names are more for every garbage collection to mark.
+	name    string
 	active  field[schema.Colour]
 	targets [2]field[schema.Target]
 	ttl     field[uint32]
 	canary  field[uint8]
 	check   field[unique.Handle[schema.Check]] // interned: one word in every name, and thousands of names with one check share it
 	unknown map[string]field[struct{}]
+
+	probes []probeKey // the probes the name watches, one per address checked
 
 	// served is the colour the name was answered with last, while serving:
 	// a name keeps it while its active key names a colour without a target.

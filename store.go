@@ -38,7 +38,6 @@ type store struct {
 	probeLog  *burst               // the log of what checks found
 	probes    *prober
 	probeCfg  probeConfig
-	checked   map[string][]probeKey // name -> the probes it watches, one per address checked
 	watching  map[probeKey]watchers // probe -> the names that watch it
 	upTo      int64                 // the revision of etcd that what the store holds is complete up to
 	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
@@ -83,7 +82,7 @@ func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg pr
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
 		names: map[string]*nameKeys{}, strays: map[string]stray{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
-		probes: pr, probeCfg: probeCfg, checked: map[string][]probeKey{}, watching: map[probeKey]watchers{}}
+		probes: pr, probeCfg: probeCfg, watching: map[probeKey]watchers{}}
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
 	return s
 }
@@ -274,7 +273,10 @@ func (s *store) stopProbes() {
 			}
 		}
 	}
-	s.watching, s.checked = map[probeKey]watchers{}, map[string][]probeKey{}
+	s.watching = map[probeKey]watchers{}
+	for _, k := range s.names {
+		k.probes = nil
+	}
 	s.mu.Unlock()
 	for _, done := range running {
 		<-done
@@ -460,7 +462,7 @@ func (s *store) put(key, value string, rev int64) string {
 	}
 	k := s.names[name]
 	if k == nil {
-		k = &nameKeys{}
+		k = &nameKeys{name: name}
 		s.names[name] = k
 	}
 	switch f {
@@ -484,7 +486,7 @@ func (s *store) put(key, value string, rev int64) string {
 		}
 		k.unknown[f] = field[struct{}]{present: true, rev: rev}
 	}
-	return name
+	return k.name
 }
 
 // targetParser parses a target of name: at a zone apex, a hostname cannot be
@@ -527,7 +529,7 @@ func (s *store) del(key string, rev int64) string {
 	default:
 		delete(k.unknown, f)
 	}
-	return name
+	return k.name
 }
 
 // commit resolves the names touched, starts and stops their probes, and
@@ -538,12 +540,13 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 	changes := make(map[string]*entry, len(touched))
 	for name := range touched {
 		k := s.names[name]
+		held := k // with the probes it watched
 		if k != nil && k.empty() {
 			delete(s.names, name)
 			k = nil
 		}
 		e := s.resolve(name, k)
-		if s.syncProbes(name, k) {
+		if held != nil && s.syncProbes(held) {
 			e = s.resolve(name, k)
 		}
 		was := old.get(name)
@@ -558,7 +561,7 @@ func (s *store) commit(touched map[string]bool, rev int64, quiet bool) {
 			// Switched: the new colour's backends may have come back
 			// since they were found down, as they do when a release
 			// deploys them; probe them now, not an interval later.
-			for _, key := range s.checked[name] {
+			for _, key := range k.probes {
 				s.probes.hurry(key)
 			}
 		}
@@ -607,8 +610,8 @@ func (s *store) resolve(name string, k *nameKeys) *entry {
 		return nil
 	}
 	var h health
-	if keys := s.checked[name]; len(keys) > 0 {
-		h = probeHealth{keys, s.probes}
+	if len(k.probes) > 0 {
+		h = probeHealth{k.probes, s.probes}
 	}
 	e := resolve(k, h, s.policy)
 	k.served, k.serving = e.active, e.serving()
@@ -703,15 +706,16 @@ func (w watchers) names() []string {
 	return append([]string{w.first}, w.more...)
 }
 
-// syncProbes makes name watch the probes of the addresses its keys k
+// syncProbes makes k's name watch the probes of the addresses its keys
 // check, and stop watching the others. It reports whether a probe it now
 // watches already knows its address's state, found for another name: the
 // name must then be resolved again. An address whose check changed stays
 // down until the new check finds it up: editing a check puts no dead
 // backend back.
-func (s *store) syncProbes(name string, k *nameKeys) (known bool) {
-	checked := k != nil && k.check.ok && k.check.present
-	have := s.checked[name]
+func (s *store) syncProbes(k *nameKeys) (known bool) {
+	name := k.name
+	checked := k.check.ok && k.check.present
+	have := k.probes
 	if have == nil && !checked {
 		return false // never checked: the common case, kept cheap
 	}
@@ -756,10 +760,6 @@ func (s *store) syncProbes(name string, k *nameKeys) (known bool) {
 			delete(s.watching, key)
 		}
 	}
-	if len(want) == 0 {
-		delete(s.checked, name)
-	} else {
-		s.checked[name] = want
-	}
+	k.probes = want
 	return known
 }

@@ -393,7 +393,7 @@ func TestStoreCheckNetworks(t *testing.T) {
 		s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1,192.168.1.1,169.254.1.1",
 			"app.example.org/green=10.0.2.1", "app.example.org/check=tcp://:80"), 5)
 		var probed []string
-		for _, k := range s.checked[app] {
+		for _, k := range s.names[app].probes {
 			probed = append(probed, k.ip().String())
 		}
 		slices.Sort(probed)
@@ -418,8 +418,8 @@ func TestStoreSwitchHurriesDownProbes(t *testing.T) {
 	report(s, app, "127.0.2.1", stateDown)
 	runs := func(addr string) int {
 		s.mu.Lock()
-		i := slices.IndexFunc(s.checked[app], func(k probeKey) bool { return k.ip().String() == addr })
-		k := s.checked[app][i]
+		i := slices.IndexFunc(s.names[app].probes, func(k probeKey) bool { return k.ip().String() == addr })
+		k := s.names[app].probes[i]
 		s.mu.Unlock()
 		s.probes.mu.Lock()
 		defer s.probes.mu.Unlock()
