@@ -111,12 +111,14 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 		// name answers the other one, it is gone.
 		if t := &k.targets[c]; t.ok && (t.present || (c == e.active && e.serving())) {
 			e.targets[c], down[c], confirmed[c] = withoutDown(t.value, h)
-			for ip := range t.value.IPs() {
-				if h != nil && h.of(ip) == stateDown {
-					e.down = append(e.down, ip)
-				}
-				if addr := ip.String(); e.check.Raw != "" && !pol.mayProbe(addr) {
-					e.unchecked = append(e.unchecked, addr)
+			for _, ips := range [2][]net.IP{t.value.A, t.value.AAAA} {
+				for i, ip := range ips {
+					if h != nil && h.of(ip) == stateDown {
+						e.down = addDown(e.down, ips, i)
+					}
+					if addr := ip.String(); e.check.Raw != "" && !pol.mayProbe(addr) {
+						e.unchecked = append(e.unchecked, addr)
+					}
 				}
 			}
 		}
@@ -140,6 +142,18 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 		e.share = e.canary
 	}
 	return e
+}
+
+// addDown adds ips[i] to down. A first down address is a window on its
+// target's own list, not a slice of its own: most names with an address
+// down have one, and ten thousand one-element slices are more objects for
+// every garbage collection to mark. The window holds no room to grow, so
+// that a second address copies it instead of writing over the target.
+func addDown(down, ips []net.IP, i int) []net.IP {
+	if down == nil {
+		return ips[i : i+1 : i+1]
+	}
+	return append(down, ips[i])
 }
 
 // withoutDown returns t without the addresses that are down, whether every

@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"fmt"
 	"net"
 	"reflect"
 	"slices"
@@ -207,17 +208,21 @@ func TestResolveNoFailoverToUnprobedColour(t *testing.T) {
 }
 
 // resolve logs nothing, counts nothing and changes nothing: called twice, it
-// gives the same entry, and the keys are as they were.
+// gives the same entry, and the keys are as they were, down to the order of
+// a target's addresses, which the entry's down list shares.
 func TestResolveIsPure(t *testing.T) {
 	logs := captureLog(t)
-	_, k := keysOf(t, 2, "active=green", "blue=10.0.1.1", "ttl=x", "canary=5", "check=tcp://:80")
+	_, k := keysOf(t, 2, "active=green", "blue=10.0.1.3,10.0.1.1,10.0.1.2", "ttl=x", "canary=5", "check=tcp://:80")
 	k.served, k.serving = schema.Blue, true
 	before := *k
 	invalid := testutil.ToFloat64(invalidValuesTotal)
-	health := healthMap{"10.0.1.1": stateDown}
+	health := healthMap{"10.0.1.3": stateDown, "10.0.1.2": stateDown}
 	first, second := resolve(k, health, testPolicy), resolve(k, health, testPolicy)
 	if !reflect.DeepEqual(first, second) || !reflect.DeepEqual(before, *k) {
 		t.Errorf("resolve is not pure: %+v then %+v; keys %+v then %+v", first, second, before, *k)
+	}
+	if got := fmt.Sprint(k.targets[schema.Blue].value.A, first.down); got != "[10.0.1.3 10.0.1.1 10.0.1.2] [10.0.1.2 10.0.1.3]" {
+		t.Errorf("blue's addresses and the down ones: %s, want [10.0.1.3 10.0.1.1 10.0.1.2] [10.0.1.2 10.0.1.3]", got)
 	}
 	if got := testutil.ToFloat64(invalidValuesTotal) - invalid; got != 0 || logs.String() != "" {
 		t.Errorf("resolve counted %v problems and logged %q", got, logs.String())
