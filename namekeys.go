@@ -23,7 +23,8 @@ type nameKeys struct {
 	check   field[unique.Handle[schema.Check]] // interned: one word in every name, and thousands of names with one check share it
 	unknown map[string]field[struct{}]
 
-	probes []probeKey // the probes the name watches, one per address checked
+	probes  []probeKey // the probes the name watches, one per address checked
+	watcher uint32     // the name's number in its store's probeNames while it watches any
 
 	// served is the colour the name was answered with last, while serving:
 	// a name keeps it while its active key names a colour without a target.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
 )
@@ -41,11 +40,16 @@ const maxInFlight = 64
 // A probeKey is what one probe checks. Every name with the same address and
 // check, in any server block with the same settings, shares one probe.
 // The check and settings, the same for thousands of addresses, are kept
-// once: a key holds no object of its own, and one pointer.
+// once, in the prober: a key holds no pointer, so the maps and the queue
+// of twenty thousand probes are nothing for a garbage collection to scan,
+// and a longer GC mark is slower queries.
 type probeKey struct {
 	addr [16]byte // an IPv4 address mapped
-	how  unique.Handle[probeHow]
+	how  howID
 }
+
+// A howID is the index of a probeHow in the prober's hows.
+type howID uint32
 
 // probeHow is how an address is probed.
 type probeHow struct {
@@ -54,18 +58,22 @@ type probeHow struct {
 	cfg   probeConfig
 }
 
-func keyOf(name string, addr netip.Addr, c schema.Check, cfg probeConfig) probeKey {
+func newProbeHow(name string, c schema.Check, cfg probeConfig) probeHow {
 	how := probeHow{check: c, cfg: cfg}
 	if c.Scheme != "tcp" {
 		how.host = strings.TrimSuffix(name, ".")
 	}
-	return probeKey{addr: addr.As16(), how: unique.Make(how)}
+	return how
 }
 
 func (k probeKey) ip() netip.Addr { return netip.AddrFrom16(k.addr).Unmap() }
 
-func (k probeKey) check() schema.Check { return k.how.Value().check }
-func (k probeKey) cfg() probeConfig    { return k.how.Value().cfg }
+// A usedHow is a probeHow and how many probes use it: it goes with the
+// last of them.
+type usedHow struct {
+	how    probeHow
+	probes int
+}
 
 // A probeWatcher is told when the state of a probe changes, and what it
 // was; it reads the state with prober.state, and ignores probes it does
@@ -110,6 +118,9 @@ type prober struct {
 	probes     map[probeKey]probe
 	flights    map[probeKey]*flight
 	watchers   map[probeWatcher]int // how many watches each has
+	hows       []usedHow            // by howID; a free one has no probes
+	howIDs     map[probeHow]howID
+	freeHows   []howID
 	gens       uint64
 	queue      probeQueue
 	scheduling bool
@@ -122,19 +133,26 @@ var probes = newProber()
 
 func newProber() *prober {
 	return &prober{probes: map[probeKey]probe{}, flights: map[probeKey]*flight{}, watchers: map[probeWatcher]int{},
-		wake: make(chan struct{}, 1), client: probeClient()}
+		howIDs: map[probeHow]howID{}, wake: make(chan struct{}, 1), client: probeClient()}
 }
 
-// watch makes w a watcher of k, and returns what is known of k's address.
-// A new probe of an address known to be down starts from down (its check
-// was edited, say), so that it puts no dead backend back in the answers.
-func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
+// watch makes w a watcher of the probe of addr by how, and returns its key
+// and what is known of the address. A new probe of an address known to be
+// down starts from down (its check was edited, say), so that it puts no
+// dead backend back in the answers.
+func (pr *prober) watch(addr netip.Addr, how probeHow, w probeWatcher, down bool) (probeKey, addrState) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
+	id, ok := pr.howIDs[how]
+	if !ok {
+		id = pr.intern(how)
+	}
+	k := probeKey{addr: addr.As16(), how: id}
 	p, ok := pr.probes[k]
 	if !ok {
+		pr.hows[id].probes++
 		pr.gens++
-		p = probe{due: sinceBegun() + rand.N(k.cfg().interval), gen: pr.gens}
+		p = probe{due: sinceBegun() + rand.N(how.cfg.interval), gen: pr.gens}
 		if down {
 			p.state = stateDown
 		}
@@ -147,7 +165,28 @@ func (pr *prober) watch(k probeKey, w probeWatcher, down bool) addrState {
 	p.watches++
 	pr.probes[k] = p
 	pr.watchers[w]++
-	return p.state
+	return k, p.state
+}
+
+// intern keeps how, for the probes that will use it.
+func (pr *prober) intern(how probeHow) howID {
+	var id howID
+	if n := len(pr.freeHows); n > 0 {
+		id, pr.freeHows = pr.freeHows[n-1], pr.freeHows[:n-1]
+		pr.hows[id] = usedHow{how: how}
+	} else {
+		id = howID(len(pr.hows))
+		pr.hows = append(pr.hows, usedHow{how: how})
+	}
+	pr.howIDs[how] = id
+	return id
+}
+
+// how is how k's address is probed; k must be probed.
+func (pr *prober) how(k probeKey) probeHow {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return pr.hows[k.how].how
 }
 
 // unwatch ends one watch of k by w. The last one stops the probe, and
@@ -167,6 +206,13 @@ func (pr *prober) unwatch(k probeKey, w probeWatcher) <-chan struct{} {
 		return nil
 	}
 	delete(pr.probes, k) // its place in the queue is dropped when it comes up
+	if h := &pr.hows[k.how]; h.probes == 1 {
+		delete(pr.howIDs, h.how)
+		*h = usedHow{}
+		pr.freeHows = append(pr.freeHows, k.how)
+	} else {
+		h.probes--
+	}
 	pr.signal()
 	f := pr.flights[k]
 	if f == nil || f.gen != p.gen {
@@ -286,13 +332,14 @@ func (pr *prober) run(f *flight) {
 		pr.mu.Unlock()
 		return
 	}
+	how := pr.hows[k.how].how
 	// The timeout starts now, not while the probe waited for a worker.
-	ctx, cancel := context.WithTimeout(context.Background(), k.cfg().timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), how.cfg.timeout)
 	f.cancel = cancel
 	pr.mu.Unlock()
 
 	start := time.Now()
-	ok := pr.try(ctx, k)
+	ok := pr.try(ctx, k.ip(), how)
 	cancelled := ctx.Err() == context.Canceled
 	cancel()
 
@@ -303,9 +350,9 @@ func (pr *prober) run(f *flight) {
 		pr.mu.Unlock()
 		return // no longer watched
 	}
-	probeSeconds.WithLabelValues(k.check().Scheme, result(ok)).Observe(time.Since(start).Seconds())
+	probeSeconds.WithLabelValues(how.check.Scheme, result(ok)).Observe(time.Since(start).Seconds())
 	was := p.state
-	p = pr.record(k, p, ok)
+	p = pr.record(k, p, how.cfg, ok)
 	var tell []probeWatcher
 	if p.state != was {
 		for w := range pr.watchers {
@@ -326,21 +373,21 @@ func (pr *prober) land(f *flight) {
 	}
 }
 
-// record counts the result of the run of k's probe p, and queues it for
-// its next.
-func (pr *prober) record(k probeKey, p probe, ok bool) probe {
+// record counts the result of the run of k's probe p, with settings cfg,
+// and queues it for its next.
+func (pr *prober) record(k probeKey, p probe, cfg probeConfig, ok bool) probe {
 	if ok {
 		p.oks, p.fails = p.oks+1, 0
 	} else {
 		p.oks, p.fails = 0, p.fails+1
 	}
-	switch cfg := k.cfg(); {
+	switch {
 	case p.state != stateUp && int(p.oks) >= cfg.rise:
 		p.state = stateUp
 	case p.state != stateDown && int(p.fails) >= cfg.fall:
 		p.state = stateDown
 	}
-	p.due = nextDue(p.due, p.next(k.cfg().interval), sinceBegun())
+	p.due = nextDue(p.due, p.next(cfg.interval), sinceBegun())
 	pr.probes[k] = p
 	pr.enqueue(k, p)
 	return p
@@ -376,11 +423,10 @@ func result(ok bool) string {
 	return "down"
 }
 
-// try probes k's address once: a TCP connect, or an HTTP GET that must
+// try probes addr once, by how: a TCP connect, or an HTTP GET that must
 // answer 2xx or 3xx.
-func (pr *prober) try(ctx context.Context, k probeKey) bool {
-	how := k.how.Value()
-	hostport := net.JoinHostPort(k.ip().String(), how.check.Port)
+func (pr *prober) try(ctx context.Context, addr netip.Addr, how probeHow) bool {
+	hostport := net.JoinHostPort(addr.String(), how.check.Port)
 	if how.check.Scheme == "tcp" {
 		conn, err := dialProbe(ctx, hostport)
 		if err != nil {

@@ -75,10 +75,10 @@ func (w *recorder) await(t *testing.T, n int) []addrState {
 	}
 }
 
-// watchNow makes w watch k in a prober with no other probe, k's first run now,
-// not at a random point of its interval.
-func watchNow(pr *prober, k probeKey, w probeWatcher) {
-	pr.watch(k, w, false)
+// watchNow makes w watch the probe of addr by how in a prober with no other
+// probe, its first run now, not at a random point of its interval.
+func watchNow(pr *prober, addr string, how probeHow, w probeWatcher) probeKey {
+	k, _ := pr.watch(netip.MustParseAddr(addr), how, w, false)
 	pr.mu.Lock()
 	now := sinceBegun()
 	p := pr.probes[k]
@@ -86,6 +86,7 @@ func watchNow(pr *prober, k probeKey, w probeWatcher) {
 	pr.probes[k], pr.queue[0].due = p, now
 	pr.mu.Unlock()
 	pr.signal()
+	return k
 }
 
 // stop unwatches k and waits for its run in flight, if any.
@@ -119,8 +120,7 @@ func TestProbeRiseAndFall(t *testing.T) {
 	}
 	pr := newProber()
 	w := newRecorder(pr)
-	k := keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3})
-	pr.watch(k, w, false)
+	k, _ := pr.watch(netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3}), w, false)
 	for i := 1; i <= 2; i++ {
 		w.await(t, i)
 		mu.Lock()
@@ -157,7 +157,7 @@ func TestProbeHTTPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := pr.try(context.Background(), keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, defaultProbes)); got != want {
+		if got := pr.try(context.Background(), netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, defaultProbes)); got != want {
 			t.Errorf("https check of %s: up %v, want %v", path, got, want)
 		}
 	}
@@ -171,7 +171,7 @@ func TestProbeHTTPS(t *testing.T) {
 	c, _ := schema.ParseCheck("https://:" + u.Port() + "/ready")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
-	if pr.try(ctx, keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, defaultProbes)) {
+	if pr.try(ctx, netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, defaultProbes)) {
 		t.Error("a closed port probed up")
 	}
 }
@@ -185,8 +185,8 @@ func TestProbeStartsFromKnownDown(t *testing.T) {
 	c, _ := schema.ParseCheck("http://:" + u.Port() + "/")
 	pr := newProber()
 	w := newRecorder(pr)
-	k := keyOf("app.example.org.", netip.MustParseAddr(u.Hostname()), c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2})
-	if s := pr.watch(k, w, true); s != stateDown {
+	k, s := pr.watch(netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 2, fall: 2}), w, true)
+	if s != stateDown {
 		t.Errorf("a new probe of a down address starts %d, want down", s)
 	}
 	if got := w.await(t, 1); got[0] != stateUp {
@@ -204,28 +204,27 @@ func TestProbesShared(t *testing.T) {
 	w1, w2 := newRecorder(pr), newRecorder(pr)
 	tcp, _ := schema.ParseCheck("tcp://:1")
 	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: 50 * time.Millisecond, rise: 1, fall: 1}
-	a, b := keyOf("a.example.org.", netip.MustParseAddr("127.0.0.1"), tcp, cfg), keyOf("b.example.org.", netip.MustParseAddr("127.0.0.1"), tcp, cfg)
+	lo := netip.MustParseAddr("127.0.0.1")
+	a, _ := pr.watch(lo, newProbeHow("a.example.org.", tcp, cfg), w1, false)
+	b, _ := pr.watch(lo, newProbeHow("b.example.org.", tcp, cfg), w2, false)
 	if a != b {
 		t.Fatal("two names with one address and tcp check have different probes")
 	}
-	pr.watch(a, w1, false)
-	pr.watch(b, w2, false)
 	w1.await(t, 1)
 	w2.await(t, 1)
 	if len(pr.probes) != 1 || pr.state(a) != stateDown {
 		t.Errorf("%d probes, state %d; want one probe, down", len(pr.probes), pr.state(a))
 	}
 	web, _ := schema.ParseCheck("http://:1/")
-	if keyOf("a.example.org.", netip.MustParseAddr("127.0.0.1"), web, cfg) == keyOf("b.example.org.", netip.MustParseAddr("127.0.0.1"), web, cfg) {
+	if newProbeHow("a.example.org.", web, cfg) == newProbeHow("b.example.org.", web, cfg) {
 		t.Error("http checks of two names share a probe, though each sends its own Host")
 	}
 
 	before := runtime.NumGoroutine()
 	var keys []probeKey
 	for i := range 5000 {
-		k := keyOf("n.example.org.", netip.MustParseAddr(fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)), tcp, cfg)
+		k, _ := pr.watch(netip.MustParseAddr(fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)), newProbeHow("n.example.org.", tcp, cfg), w1, false)
 		keys = append(keys, k)
-		pr.watch(k, w1, false)
 	}
 	w1.await(t, 1000)
 	if extra := runtime.NumGoroutine() - before; extra > maxInFlight+2 {
@@ -235,6 +234,10 @@ func TestProbesShared(t *testing.T) {
 		stop(pr, k, w1)
 		stop(pr, k, w2)
 	}
+	if pr.mu.Lock(); len(pr.howIDs) != 0 {
+		t.Errorf("%d checks kept with no probe left", len(pr.howIDs))
+	}
+	pr.mu.Unlock()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		pr.mu.Lock()
@@ -258,8 +261,7 @@ func TestProbeConfirmsQuickly(t *testing.T) {
 	pr := newProber()
 	w := newRecorder(pr)
 	closed, _ := schema.ParseCheck("tcp://:1")
-	k := keyOf("app.example.org.", netip.MustParseAddr("127.0.0.1"), closed, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 2})
-	watchNow(pr, k, w)
+	k := watchNow(pr, "127.0.0.1", newProbeHow("app.example.org.", closed, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 2}), w)
 	defer stop(pr, k, w)
 	start := time.Now()
 	if got := w.await(t, 1); got[0] != stateDown {
@@ -297,9 +299,9 @@ func TestTCPProbeLeavesNoTimeWait(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	c, _ := schema.ParseCheck(fmt.Sprintf("tcp://:%d", port))
 	pr := newProber()
-	k := keyOf("app.example.org.", netip.MustParseAddr("127.0.0.1"), c, defaultProbes)
+	how := newProbeHow("app.example.org.", c, defaultProbes)
 	for range 5 {
-		if !pr.try(context.Background(), k) {
+		if !pr.try(context.Background(), netip.MustParseAddr("127.0.0.1"), how) {
 			t.Fatal("a listening port probed down")
 		}
 		<-closed
@@ -335,9 +337,8 @@ func TestProbeStartsSpread(t *testing.T) {
 	cfg := probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1}
 	var keys []probeKey
 	for i := range 1000 {
-		k := keyOf("n.example.org.", netip.MustParseAddr(fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)), closed, cfg)
+		k, _ := pr.watch(netip.MustParseAddr(fmt.Sprintf("127.1.%d.%d", i/250, i%250+1)), newProbeHow("n.example.org.", closed, cfg), w, false)
 		keys = append(keys, k)
-		pr.watch(k, w, false)
 	}
 	defer func() {
 		for _, k := range keys {
@@ -392,8 +393,7 @@ func TestProbeHurried(t *testing.T) {
 	pr := newProber()
 	w := newRecorder(pr)
 	c, _ := schema.ParseCheck("tcp://:" + port)
-	k := keyOf("app.example.org.", netip.MustParseAddr("127.0.0.1"), c, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1})
-	watchNow(pr, k, w)
+	k := watchNow(pr, "127.0.0.1", newProbeHow("app.example.org.", c, probeConfig{interval: time.Hour, timeout: time.Second, rise: 1, fall: 1}), w)
 	defer stop(pr, k, w)
 	if got := w.await(t, 1); got[0] != stateDown {
 		t.Fatalf("reported %v; want down", got)

@@ -38,7 +38,7 @@ type store struct {
 	probeLog  *burst               // the log of what checks found
 	probes    *prober
 	probeCfg  probeConfig
-	watching  map[probeKey]watchers // probe -> the names that watch it
+	watching  probeNames
 	upTo      int64                 // the revision of etcd that what the store holds is complete up to
 	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
 	lists     uint64                // lists replaced so far
@@ -82,7 +82,7 @@ func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg pr
 	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
 		names: map[string]*nameKeys{}, strays: map[string]stray{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
-		probes: pr, probeCfg: probeCfg, watching: map[probeKey]watchers{}}
+		probes: pr, probeCfg: probeCfg, watching: newProbeNames()}
 	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
 	return s
 }
@@ -245,17 +245,17 @@ func (s *store) serveSeed() bool {
 func (s *store) probed(k probeKey, was addrState) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := s.watching[k].names()
+	names := s.watching.of(k)
 	if s.closed || len(names) == 0 {
 		return // no longer watched
 	}
-	state := s.probes.state(k)
+	state, c := s.probes.state(k), s.probes.how(k).check
 	changes := make(map[string]*entry, len(names))
-	for _, name := range names {
-		changes[name] = s.resolve(name, s.names[name])
+	for _, n := range names {
+		changes[n.name] = s.resolve(n.name, n)
 	}
 	if state == stateDown || was == stateDown { // an address found up at startup is no news
-		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.ip().String(), k.check().Port), result(state == stateUp), k.check(), len(names))
+		s.probeLog.printf("%s is %s (check %s of %d names)", net.JoinHostPort(k.ip().String(), c.Port), result(state == stateUp), c, len(names))
 	}
 	old := s.current()
 	s.publish(old, old.rev, changes, false)
@@ -266,17 +266,15 @@ func (s *store) probed(k probeKey, was addrState) {
 func (s *store) stopProbes() {
 	s.mu.Lock()
 	var running []<-chan struct{}
-	for k, w := range s.watching {
-		for range w.names() {
-			if done := s.probes.unwatch(k, s); done != nil {
+	for _, k := range s.names {
+		for _, key := range k.probes {
+			if done := s.probes.unwatch(key, s); done != nil {
 				running = append(running, done)
 			}
 		}
+		k.probes, k.watcher = nil, 0
 	}
-	s.watching = map[probeKey]watchers{}
-	for _, k := range s.names {
-		k.probes = nil
-	}
+	s.watching = newProbeNames()
 	s.mu.Unlock()
 	for _, done := range running {
 		<-done
@@ -670,42 +668,6 @@ func (s *store) current() *snapshot {
 	return &snapshot{}
 }
 
-// watchers are the names that watch one probe. Most probes have one, held
-// in place: ten thousand probes are then not ten thousand slices for every
-// garbage collection to mark.
-type watchers struct {
-	first string
-	more  []string
-}
-
-func (w watchers) with(name string) watchers {
-	if w.first == "" {
-		w.first = name
-	} else {
-		w.more = append(w.more, name)
-	}
-	return w
-}
-
-// without is w without name; its first is "" when no name is left.
-func (w watchers) without(name string) watchers {
-	if w.first == name {
-		if len(w.more) == 0 {
-			return watchers{}
-		}
-		return watchers{first: w.more[0], more: w.more[1:]}
-	}
-	w.more = slices.DeleteFunc(w.more, func(n string) bool { return n == name })
-	return w
-}
-
-func (w watchers) names() []string {
-	if w.first == "" {
-		return nil
-	}
-	return append([]string{w.first}, w.more...)
-}
-
 // syncProbes makes k's name watch the probes of the addresses its keys
 // check, and stop watching the others. It reports whether a probe it now
 // watches already knows its address's state, found for another name: the
@@ -713,7 +675,6 @@ func (w watchers) names() []string {
 // down until the new check finds it up: editing a check puts no dead
 // backend back.
 func (s *store) syncProbes(k *nameKeys) (known bool) {
-	name := k.name
 	checked := k.check.ok && k.check.present
 	have := k.probes
 	if have == nil && !checked {
@@ -723,43 +684,38 @@ func (s *store) syncProbes(k *nameKeys) (known bool) {
 	// checked names should cost little memory.
 	var want []probeKey
 	if checked {
+		how := newProbeHow(k.name, k.check.value.Value(), s.probeCfg)
 		for _, c := range schema.Colours {
 			if !k.usable(c) {
 				continue
 			}
 			for _, addr := range k.targets[c].value.Addresses() {
 				ip, err := netip.ParseAddr(addr)
-				if err != nil || !s.policy.mayProbe(addr) {
-					continue
+				if err != nil || !s.policy.mayProbe(addr) || slices.ContainsFunc(want, func(o probeKey) bool { return o.addr == ip.As16() }) {
+					continue // one probe of an address in both colours
 				}
-				if key := keyOf(name, ip, k.check.value.Value(), s.probeCfg); !slices.Contains(want, key) {
-					want = append(want, key)
+				// Watched again if held: the new probes first, while
+				// the old ones still say what they found, and no probe
+				// the name keeps stops on the way.
+				down := slices.ContainsFunc(have, func(o probeKey) bool { return o.addr == ip.As16() && s.probes.state(o) == stateDown })
+				key, state := s.probes.watch(ip, how, s, down)
+				want = append(want, key)
+				if !slices.Contains(have, key) {
+					s.watching.add(key, k)
+					known = known || state != stateUnknown
 				}
 			}
 		}
 	}
-	// The new probes first, while the old ones still say what they found.
-	for _, key := range want {
-		if slices.Contains(have, key) {
-			continue
-		}
-		down := slices.ContainsFunc(have, func(o probeKey) bool { return o.addr == key.addr && s.probes.state(o) == stateDown })
-		s.watching[key] = s.watching[key].with(name)
-		if s.probes.watch(key, s, down) != stateUnknown {
-			known = true
-		}
-	}
 	for _, key := range have {
+		s.probes.unwatch(key, s) // a run in flight ends on its own
 		if slices.Contains(want, key) {
 			continue
 		}
-		s.probes.unwatch(key, s) // a run in flight ends on its own
-		if w := s.watching[key].without(name); w.first != "" {
-			s.watching[key] = w
-		} else {
-			delete(s.watching, key)
-		}
+		s.watching.remove(key, k)
 	}
-	k.probes = want
+	if k.probes = want; len(want) == 0 {
+		s.watching.forget(k)
+	}
 	return known
 }
