@@ -38,7 +38,7 @@ type store struct {
 	probeLog  *burst               // the log of what checks found
 	probes    *prober
 	probeCfg  probeConfig
-	watching  probeNames
+	watching  probeNames            // probe -> the names that watch it
 	upTo      int64                 // the revision of etcd that what the store holds is complete up to
 	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
 	lists     uint64                // lists replaced so far
