@@ -48,8 +48,11 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 	}
 	ns, isNS := bg.nameServer(qname, zone)
 	isNS = isNS && e == nil
-	// A name that is not served answers only its TXT state.
-	if (e == nil || (!e.serving() && asks != askState)) && !isNS && bg.Fall.Through(qname) {
+	// A name that is not served answers only its TXT state. With
+	// fallthrough, the plugin that holds the rest of the zone answers its
+	// SOA and NS, even beside a managed name at the apex: one zone, one SOA.
+	apexRecords := qname == zone && (qtype == dns.TypeSOA || qtype == dns.TypeNS)
+	if ((e == nil || (!e.serving() && asks != askState)) && !isNS || apexRecords) && bg.Fall.Through(qname) {
 		return plugin.NextOrFailure(bg.Name(), bg.Next, ctx, w, r)
 	}
 

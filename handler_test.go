@@ -180,19 +180,23 @@ func TestServeDNSFallthrough(t *testing.T) {
 	bg.Fall = fall.Root
 	for _, tc := range []struct {
 		qname    string
+		qtype    uint16
 		passedOn bool
 	}{
-		{"app.example.org.", false},
-		{"blue.app.example.org.", false},
-		{"other.example.org.", true},
-		{"example.net.", true},
-		{"idle.example.org.", true},             // not served
-		{"_bluegreen.idle.example.org.", false}, // but its state is
+		{"app.example.org.", dns.TypeA, false},
+		{"blue.app.example.org.", dns.TypeA, false},
+		{"other.example.org.", dns.TypeA, true},
+		{"example.net.", dns.TypeA, true},
+		{"idle.example.org.", dns.TypeA, true},               // not served
+		{"_bluegreen.idle.example.org.", dns.TypeTXT, false}, // but its state is
+		{"example.org.", dns.TypeA, false},                   // a managed name at the apex
+		{"example.org.", dns.TypeSOA, true},                  // but the zone's own records are the next plugin's
+		{"example.org.", dns.TypeNS, true},
 	} {
 		rec := dnstest.NewRecorder(&test.ResponseWriter{})
-		code, _ := bg.ServeDNS(context.Background(), rec, test.Case{Qname: tc.qname, Qtype: dns.TypeA}.Msg())
+		code, _ := bg.ServeDNS(context.Background(), rec, test.Case{Qname: tc.qname, Qtype: tc.qtype}.Msg())
 		if got := code == dns.RcodeRefused; got != tc.passedOn {
-			t.Errorf("%s: passed on = %v, want %v", tc.qname, got, tc.passedOn)
+			t.Errorf("%s %s: passed on = %v, want %v", tc.qname, dns.TypeToString[tc.qtype], got, tc.passedOn)
 		}
 	}
 }
