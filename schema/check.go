@@ -54,7 +54,7 @@ func ParseCheck(s string) (Check, error) {
 	c := Check{Raw: s, Scheme: u.Scheme, Port: u.Port()}
 	if u.Scheme == "tcp" {
 		if u.Path != "" || u.RawQuery != "" {
-			return Check{}, fmt.Errorf("check %s: a tcp check takes no path", shown)
+			return Check{}, fmt.Errorf("check %s: a tcp check takes no path or query", shown)
 		}
 		return c, nil
 	}
