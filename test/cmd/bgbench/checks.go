@@ -37,6 +37,7 @@ type checkRow struct {
 	settled    time.Duration
 	load       []latencies // one per round at o.checkRate
 	loadProbes []float64   // probes a second during each of those rounds
+	steal      []float64   // the share of the machine's CPU time stolen by the hypervisor in each round
 }
 
 // checkIdle is how long each case is watched with no queries: the default
@@ -107,10 +108,13 @@ func checks(client *clientv3.Client, endpoint, dir string, o options) ([]checkRo
 				return nil, fmt.Errorf("checks, %s: %w", row.label, err)
 			}
 			probes, start := s.probes(), time.Now()
+			total, steal := machineTicks()
 			l, err := paced("127.0.0.1:"+s.dns, names, o.checkRate, o.duration)
 			if err != nil {
 				return nil, err
 			}
+			total2, steal2 := machineTicks()
+			row.steal = append(row.steal, (steal2-steal)/max(total2-total, 1))
 			row.load = append(row.load, l)
 			row.loadProbes = append(row.loadProbes, (s.probes()-probes)/time.Since(start).Seconds())
 			s.pause()
@@ -349,6 +353,16 @@ func (r *report) checksMarkdown(w func(string, ...any)) {
 		var v []string
 		for _, l := range row.load {
 			v = append(v, rnd(l.p99).String())
+		}
+		return strings.Join(v, ", ")
+	})
+	// A virtual machine's host may run other guests on its cores: the
+	// time it takes from this one shows as steal, and a round with much
+	// of it has a noisy p99 whatever the case.
+	line("CPU time the hypervisor took from the machine (steal) in each round", func(row checkRow) string {
+		var v []string
+		for _, s := range row.steal {
+			v = append(v, fmt.Sprintf("%.0f %%", 100*s))
 		}
 		return strings.Join(v, ", ")
 	})
