@@ -1,6 +1,7 @@
 package bluegreen
 
 import (
+	"fmt"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -77,7 +78,9 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 			return nil, plugin.ErrOnce
 		}
 		bg.Zones = plugin.OriginsFromArgsOrServerBlock(c.RemainingArgs(), c.ServerBlockKeys)
+		lines := map[string]int{} // of each option: an error about two names the later one's
 		for c.NextBlock() {
+			lines[c.Val()] = c.Line()
 			if err := parseOption(c, bg, root); err != nil {
 				return nil, err
 			}
@@ -85,13 +88,19 @@ func parse(c *caddy.Controller) (*BlueGreen, error) {
 		// bind's setup has run: it comes before bluegreen in every build.
 		bg.nameServers = nameServersByZone(bg.Zones, bg.nsOption, listenAddrs(dnsserver.GetConfig(c).ListenHosts))
 		if bg.ttl > bg.maxTTL {
-			return nil, c.Errf("ttl %d is above max_ttl %d", bg.ttl, bg.maxTTL)
+			return nil, errAt(c, max(lines["ttl"], lines["max_ttl"]), "ttl %d is above max_ttl %d", bg.ttl, bg.maxTTL)
 		}
 		if bg.probes.timeout > bg.probes.interval {
-			return nil, c.Errf("check_timeout %v is longer than check_interval %v", bg.probes.timeout, bg.probes.interval)
+			return nil, errAt(c, max(lines["check_timeout"], lines["check_interval"]), "check_timeout %v is longer than check_interval %v", bg.probes.timeout, bg.probes.interval)
 		}
 	}
 	return bg, nil
+}
+
+// errAt is c.Errf about the option on line, not the token c is at: two
+// options that disagree are only found once the block is read.
+func errAt(c *caddy.Controller, line int, format string, args ...any) error {
+	return fmt.Errorf("%s:%d - Error during parsing: %s", c.File(), line, fmt.Sprintf(format, args...))
 }
 
 func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {

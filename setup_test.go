@@ -118,13 +118,15 @@ func TestParseErrors(t *testing.T) {
 		{"bluegreen {\n check_rise 0\n}", `Testfile:2 - Error during parsing: check_rise "0": want a count from 1 to 100`},
 		{"bluegreen {\n check_fall x\n}", `Testfile:2 - Error during parsing: check_fall "x": want a count`},
 		{"bluegreen {\n failover no\n}", "Testfile:2 - Error during parsing: failover takes on or off"},
-		{"bluegreen {\n check_interval 1s\n check_timeout 2s\n}", "Testfile:4 - Error during parsing: check_timeout 2s is longer than check_interval 1s"},
+		{"bluegreen {\n check_interval 1s\n check_timeout 2s\n}", "Testfile:3 - Error during parsing: check_timeout 2s is longer than check_interval 1s"},
+		{"bluegreen {\n check_interval 500ms\n failover on\n}", "Testfile:2 - Error during parsing: check_timeout 1s is longer than check_interval 500ms"},
 		{"bluegreen {\n preview\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
 		{"bluegreen {\n preview 10.0.0.0/33\n}", `Testfile:2 - Error during parsing: preview: "10.0.0.0/33" is not a network`},
 		{"bluegreen {\n ns\n}", "Testfile:2 - Error during parsing: ns takes a name and its addresses"},
 		{"bluegreen {\n ns ns1.example.org 192.0.2.300\n}", `Testfile:2 - Error during parsing: ns ns1.example.org: "192.0.2.300" is not an IP address`},
 		{"bluegreen {\n max_ttl 1h\n}", `Testfile:2 - Error during parsing: max_ttl: "1h" is not a TTL`},
-		{"bluegreen {\n ttl 7200\n}", "Error during parsing: ttl 7200 is above max_ttl 3600"},
+		{"bluegreen {\n ttl 7200\n}", "Testfile:2 - Error during parsing: ttl 7200 is above max_ttl 3600"},
+		{"bluegreen {\n ttl 600\n failover on\n max_ttl 60\n}", "Testfile:4 - Error during parsing: ttl 600 is above max_ttl 60"},
 	}
 	for _, tc := range tests {
 		_, err := parse(caddy.NewTestController("dns", tc.corefile))
