@@ -78,7 +78,7 @@ func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
 	bg.store = newStore(bg.prefix, bg.Zones, policy{ttl: bg.ttl, maxTTL: bg.maxTTL, failover: bg.failover, checkNets: bg.checkNets}, probes, bg.probes, &bg.snap)
-	healthyAddresses.add(&bg.snap)
+	perName.add(&bg.snap)
 
 	wait := startupWait
 	var fileRev int64 // the state file's: its writer leaves it be until etcd says more
@@ -141,7 +141,7 @@ func (bg *BlueGreen) shutdown() error {
 	if bg.stop != nil {
 		bg.withdraw()
 		bg.store.close()
-		healthyAddresses.remove(&bg.snap)
+		perName.remove(&bg.snap)
 		bg.stop()
 		bg.running.Wait()
 		bg.store.stopProbes()

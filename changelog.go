@@ -1,8 +1,10 @@
 package bluegreen
 
 import (
+	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
 )
@@ -41,6 +43,7 @@ func logChanges(name string, was, now *entry, rev int64) {
 	if was.canary != now.canary {
 		log.Infof("%s: canary %d -> %d (revision %d)", name, was.canary, now.canary, rev)
 	}
+	logTrial(name, was.trial, now, rev)
 	switch {
 	case now.failover && !was.failover:
 		log.Warningf("%s: failover to %s: every %s address is down", name, now.answering(), now.active)
@@ -49,6 +52,26 @@ func logChanges(name string, was, now *entry, rev int64) {
 		log.Warningf("%s: failover ended: %s is down too, answering all of %s", name, now.active.Other(), now.active)
 	case was.failover && !now.failover:
 		log.Infof("%s: failover ended: %s is up again", name, now.active)
+	}
+}
+
+// logTrial logs a trial that starts or changes, and one that ends: kept
+// (confirmed, or a trial of the active colour) or reverted (rolled back, or
+// its lease expired unconfirmed).
+func logTrial(name string, was *schema.Trial, now *entry, rev int64) {
+	switch t := now.trial; {
+	case t != nil && (was == nil || *was != *t):
+		ttl := ""
+		if t.HasTTL {
+			ttl = fmt.Sprintf(", ttl %d", t.TTL)
+		}
+		log.Infof("%s: trial of %s until %s%s (revision %d)", name, t.Colour, t.Until.Format(time.RFC3339), ttl, rev)
+	case t == nil && was != nil && now.active == was.Colour:
+		log.Infof("%s: trial of %s ended, %s stays (revision %d)", name, was.Colour, now.active, rev)
+		trialsEndedTotal.WithLabelValues("kept").Inc()
+	case t == nil && was != nil:
+		log.Infof("%s: trial of %s ended unconfirmed, back to %s (revision %d)", name, was.Colour, now.active, rev)
+		trialsEndedTotal.WithLabelValues("reverted").Inc()
 	}
 }
 

@@ -11,7 +11,8 @@ import (
 // published in a snapshot it never changes.
 type entry struct {
 	unserved  string        // why the name is not answered; "" while it is
-	active    schema.Colour // the colour answered: etcd's, or the last one that had a target
+	active    schema.Colour // the colour answered: the trial's, etcd's, or the last one that had a target
+	trial     *schema.Trial // the trial answered in place of the active key, if any
 	failover  bool          // answer the idle colour: every address of the active one is down
 	canary    uint8         // the canary key: percent of clients to send to the idle colour
 	share     uint8         // the canary share in effect: 0 while it cannot apply

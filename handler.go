@@ -75,7 +75,7 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		m.Rcode = dns.RcodeNameError
 	case asks == askState:
 		if qtype == dns.TypeTXT || qtype == dns.TypeANY {
-			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT(snap.stale)}}
+			m.Answer = []dns.RR{&dns.TXT{Hdr: header(state.QName(), dns.TypeTXT, 0), Txt: e.stateTXT(bg.store.synced.Load(), snap.stale)}}
 		}
 	case !e.serving(): // no data: the name exists, or its TXT state below it does
 	default:

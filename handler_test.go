@@ -119,7 +119,7 @@ func TestServeDNS(t *testing.T) {
 		// blue.v6 has no target: the name exists, with no data.
 		{Qname: "blue.v6.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "_bluegreen.app.example.org.", Qtype: dns.TypeTXT, Answer: []dns.RR{
-			test.TXT(`_bluegreen.app.example.org.	0	IN	TXT	"active=blue" "blue=10.0.1.100,10.0.1.101,2001:db8::100" "green=app-v2.example.net" "ttl=60" "canary=0" "revision=7"`),
+			test.TXT(`_bluegreen.app.example.org.	0	IN	TXT	"active=blue" "blue=10.0.1.100,10.0.1.101,2001:db8::100" "green=app-v2.example.net" "ttl=60" "canary=0" "revision=7" "synced=7"`),
 		}},
 		{Qname: "_bluegreen.app.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "example.org.", Qtype: dns.TypeA, Answer: []dns.RR{
@@ -132,10 +132,10 @@ func TestServeDNS(t *testing.T) {
 		{Qname: "idle.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "blue.idle.example.org.", Qtype: dns.TypeA, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "_bluegreen.idle.example.org.", Qtype: dns.TypeTXT, Answer: []dns.RR{
-			test.TXT(`_bluegreen.idle.example.org.	0	IN	TXT	"active=" "blue=10.0.3.1" "green=" "ttl=30" "canary=0" "revision=7" "not_served=no active key"`),
+			test.TXT(`_bluegreen.idle.example.org.	0	IN	TXT	"active=" "blue=10.0.3.1" "green=" "ttl=30" "canary=0" "revision=7" "synced=7" "not_served=no active key"`),
 		}},
 		{Qname: "_bluegreen.half.example.org.", Qtype: dns.TypeTXT, Answer: []dns.RR{
-			test.TXT(`_bluegreen.half.example.org.	0	IN	TXT	"active=green" "blue=10.0.4.1" "green=" "ttl=30" "canary=0" "revision=7" "not_served=active: green has no target" "ignored=active: green has no target"`),
+			test.TXT(`_bluegreen.half.example.org.	0	IN	TXT	"active=green" "blue=10.0.4.1" "green=" "ttl=30" "canary=0" "revision=7" "synced=7" "not_served=active: green has no target" "ignored=active: green has no target"`),
 		}},
 		{Qname: "other.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},
 		{Qname: "red.app.example.org.", Qtype: dns.TypeA, Rcode: dns.RcodeNameError, Ns: []dns.RR{test.SOA(soa)}},

@@ -71,6 +71,13 @@ var (
 		Help:      "Times the etcd prefix was listed again after the first list, by prefix and reason: compacted, revision_went_back, cluster_changed, diverged, watch_stalled.",
 	}, []string{"prefix", "reason"})
 
+	trialsEndedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "trials_ended_total",
+		Help:      "Trial flips ended, by outcome: kept (confirmed) or reverted (rolled back, or the lease expired unconfirmed).",
+	}, []string{"outcome"})
+
 	watchRestartsTotal = promauto.NewCounter(prometheus.CounterOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
@@ -96,43 +103,50 @@ var (
 	}, []string{"type", "result"})
 )
 
-// healthyAddresses is per name, since checks are opted into per name. Its
-// series are made at each scrape from the snapshots served, not kept in a
+// The per-name gauges, healthy_addresses and trial_until_timestamp_seconds,
+// are made at each scrape from the snapshots served, not kept in a
 // GaugeVec: with ten thousand checked names, the kept series took 10 MB of
 // small objects that every garbage collection had to mark. A name's series
-// go with the name.
-var healthyAddresses = &healthCollector{desc: prometheus.NewDesc(
-	prometheus.BuildFQName(plugin.Namespace, pluginName, "healthy_addresses"),
-	"Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
-	[]string{"name", "colour"}, nil)}
-
-func init() { prometheus.MustRegister(healthyAddresses) }
-
-// healthCollector reads the snapshots of every running instance.
-type healthCollector struct {
-	desc  *prometheus.Desc
-	mu    sync.Mutex
-	snaps []*atomic.Pointer[snapshot]
+// go with the name, or with its trial.
+var perName = &nameCollector{
+	healthy: prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, pluginName, "healthy_addresses"),
+		"Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
+		[]string{"name", "colour"}, nil),
+	trial: prometheus.NewDesc(
+		prometheus.BuildFQName(plugin.Namespace, pluginName, "trial_until_timestamp_seconds"),
+		"While a trial flip is answered, when its lease is due to expire and the name to go back to its active colour, by the trial's colour.",
+		[]string{"name", "colour"}, nil),
 }
 
-func (hc *healthCollector) add(snap *atomic.Pointer[snapshot]) {
+func init() { prometheus.MustRegister(perName) }
+
+// nameCollector reads the snapshots of every running instance.
+type nameCollector struct {
+	healthy, trial *prometheus.Desc
+	mu             sync.Mutex
+	snaps          []*atomic.Pointer[snapshot]
+}
+
+func (hc *nameCollector) add(snap *atomic.Pointer[snapshot]) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	hc.snaps = append(hc.snaps, snap)
 }
 
-func (hc *healthCollector) remove(snap *atomic.Pointer[snapshot]) {
+func (hc *nameCollector) remove(snap *atomic.Pointer[snapshot]) {
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	hc.snaps = slices.DeleteFunc(hc.snaps, func(s *atomic.Pointer[snapshot]) bool { return s == snap })
 }
 
-func (hc *healthCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hc.desc }
+func (hc *nameCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hc.healthy; ch <- hc.trial }
 
 // Collect makes a series for each colour with addresses of each checked
-// name. A name served twice (by two server blocks, or by an instance and
-// the one replacing it in a reload) has one series, its first.
-func (hc *healthCollector) Collect(ch chan<- prometheus.Metric) {
+// name, and one for each trial. A name served twice (by two server blocks,
+// or by an instance and the one replacing it in a reload) has the series
+// of its first.
+func (hc *nameCollector) Collect(ch chan<- prometheus.Metric) {
 	hc.mu.Lock()
 	snaps := slices.Clone(hc.snaps)
 	hc.mu.Unlock()
@@ -143,14 +157,20 @@ func (hc *healthCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		snap.each(func(name string, e *entry) {
-			if e.check.Raw == "" || seen[name] {
+			if (e.check.Raw == "" && e.trial == nil) || seen[name] {
 				return
 			}
 			seen[name] = true
 			label := strings.TrimSuffix(name, ".")
+			if t := e.trial; t != nil {
+				ch <- prometheus.MustNewConstMetric(hc.trial, prometheus.GaugeValue, float64(t.Until.Unix()), label, t.Colour.String())
+			}
+			if e.check.Raw == "" {
+				return
+			}
 			for _, c := range schema.Colours {
 				if t := e.targets[c]; t.Set() && t.CNAME == "" {
-					ch <- prometheus.MustNewConstMetric(hc.desc, prometheus.GaugeValue, float64(e.healthy(c)), label, c.String())
+					ch <- prometheus.MustNewConstMetric(hc.healthy, prometheus.GaugeValue, float64(e.healthy(c)), label, c.String())
 				}
 			}
 		})

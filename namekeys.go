@@ -21,6 +21,7 @@ type nameKeys struct {
 	ttl     field[uint32]
 	canary  field[uint8]
 	check   field[unique.Handle[schema.Check]] // interned: one word in every name, and thousands of names with one check share it
+	trial   field[schema.Trial]                // never a last good value: a trial refused is over
 	unknown map[string]field[struct{}]
 
 	probes  []probeKey // the probes the name watches, one per address checked
@@ -72,12 +73,12 @@ func (k *nameKeys) usable(c schema.Colour) bool {
 // empty reports whether etcd holds none of the name's keys.
 func (k *nameKeys) empty() bool {
 	return !k.active.present && !k.targets[schema.Blue].present && !k.targets[schema.Green].present &&
-		!k.ttl.present && !k.canary.present && !k.check.present && len(k.unknown) == 0
+		!k.ttl.present && !k.canary.present && !k.check.present && !k.trial.present && len(k.unknown) == 0
 }
 
 // rev is the newest revision that changed one of the name's keys.
 func (k *nameKeys) rev() int64 {
-	r := max(k.active.rev, k.targets[schema.Blue].rev, k.targets[schema.Green].rev, k.ttl.rev, k.canary.rev, k.check.rev)
+	r := max(k.active.rev, k.targets[schema.Blue].rev, k.targets[schema.Green].rev, k.ttl.rev, k.canary.rev, k.check.rev, k.trial.rev)
 	for _, f := range k.unknown {
 		r = max(r, f.rev)
 	}
@@ -101,6 +102,8 @@ func (k *nameKeys) fieldRev(name string) int64 {
 		present, rev = k.canary.present, k.canary.rev
 	case schema.FieldCheck:
 		present, rev = k.check.present, k.check.rev
+	case schema.FieldTrial:
+		present, rev = k.trial.present, k.trial.rev
 	default:
 		f := k.unknown[name]
 		present, rev = f.present, f.rev

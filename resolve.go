@@ -66,6 +66,7 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 		{schema.FieldTTL, k.ttl.rev, k.ttl.err},
 		{schema.FieldCanary, k.canary.rev, k.canary.err},
 		{schema.FieldCheck, k.check.rev, k.check.err},
+		{schema.FieldTrial, k.trial.rev, k.trial.err},
 	} {
 		if f.err != "" {
 			addProblem(f.name, f.rev, f.err)
@@ -88,12 +89,28 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 		e.unserved = fmt.Sprintf("active: %s has no target", want)
 		addProblem(schema.FieldActive, k.active.rev, fmt.Sprintf("%s has no target", want))
 	}
+	// A trial is answered in place of the active key while its lease
+	// lives; the active key is where the name goes back to.
+	if t := &k.trial; t.ok {
+		switch c := t.value.Colour; {
+		case !e.serving():
+			addProblem(schema.FieldTrial, t.rev, "the name is not served, so there is no colour to come back to")
+		case !k.usable(c):
+			addProblem(schema.FieldTrial, t.rev, fmt.Sprintf("%s has no target", c))
+		default:
+			trial := t.value // the entry's own: the store changes its keys
+			e.active, e.trial = c, &trial
+		}
+	}
 	if t := &k.targets[e.active]; e.serving() && !t.present {
 		addProblem(e.active.String(), t.rev, "deleted, but it is the active colour's target: answering its last value until active names the other colour, or is deleted to retire the name")
 	}
 
 	if k.ttl.ok {
 		e.ttl = k.ttl.value
+	}
+	if e.trial != nil && e.trial.HasTTL {
+		e.ttl = e.trial.TTL
 	}
 	if k.canary.ok {
 		e.canary = k.canary.value

@@ -23,7 +23,8 @@ type healthMap map[string]addrState
 func (h healthMap) of(ip net.IP) addrState { return h[ip.String()] }
 
 // keysOf builds app.example.org's keys from puts of "field=value", one
-// revision each from rev, as the store records them.
+// revision each from rev, as the store records them; each key is on a
+// lease, as a trial key must be.
 func keysOf(t *testing.T, rev int64, pairs ...string) (*store, *nameKeys) {
 	t.Helper()
 	s := testStore(t, new(atomic.Pointer[snapshot]))
@@ -34,13 +35,13 @@ func keysOf(t *testing.T, rev int64, pairs ...string) (*store, *nameKeys) {
 func put(s *store, rev int64, pairs ...string) {
 	for _, p := range pairs {
 		f, v, _ := strings.Cut(p, "=")
-		s.put("/bluegreen/app.example.org/"+f, v, rev)
+		s.put(keyValue{key: "/bluegreen/app.example.org/" + f, value: v, rev: rev, lease: 1})
 		rev++
 	}
 }
 
 // txtOf is e's TXT state as one string.
-func txtOf(e *entry) string { return strings.Join(e.stateTXT(staleness{}), " ") }
+func txtOf(e *entry) string { return strings.Join(e.stateTXT(e.rev, staleness{}), " ") }
 
 func TestResolveServesOnceActiveHasTarget(t *testing.T) {
 	s, k := keysOf(t, 2, "active=green", "blue=10.0.1.1")
@@ -138,7 +139,7 @@ func TestResolveKeepsDeletedActiveTarget(t *testing.T) {
 func TestResolveShowsUnknownKeys(t *testing.T) {
 	s, k := keysOf(t, 2, "active=blue", "blue=10.0.1.1", "green=10.0.2.1", "actve=green")
 	e := resolve(k, nil, testPolicy)
-	if !e.serving() || e.active != schema.Blue || !strings.Contains(txtOf(e), "ignored=actve: unknown field, want active, blue, green, ttl, canary or check") {
+	if !e.serving() || e.active != schema.Blue || !strings.Contains(txtOf(e), "ignored=actve: unknown field, want active, blue, green, ttl, canary, check or trial") {
 		t.Fatalf("entry %+v, TXT %s: want blue served and the mistyped key shown", e, txtOf(e))
 	}
 	s.del("/bluegreen/app.example.org/actve", 9)
@@ -149,8 +150,8 @@ func TestResolveShowsUnknownKeys(t *testing.T) {
 
 func TestStateTXT(t *testing.T) {
 	_, k := keysOf(t, 41, "active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net")
-	want := []string{"active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net", "ttl=30", "canary=0", "revision=43"}
-	if got := resolve(k, nil, testPolicy).stateTXT(staleness{}); !slices.Equal(got, want) {
+	want := []string{"active=green", "blue=10.0.1.100,10.0.1.101", "green=app-v2.example.net", "ttl=30", "canary=0", "revision=43", "synced=50"}
+	if got := resolve(k, nil, testPolicy).stateTXT(50, staleness{}); !slices.Equal(got, want) {
 		t.Errorf("TXT = %q, want %q", got, want)
 	}
 }
@@ -159,7 +160,7 @@ func TestStateTXT(t *testing.T) {
 // gets no canary clients, and a failover pauses the split.
 func TestResolveChecksAndCanary(t *testing.T) {
 	s, k := keysOf(t, 2, "active=blue", "blue=10.0.1.1,10.0.1.2", "canary=10", "check=tcp://:80")
-	if e := resolve(k, nil, testPolicy); e.share != 0 || !strings.Contains(txtOf(e), "canary=10 revision=5 canary_paused=green has no target check=tcp://:80") {
+	if e := resolve(k, nil, testPolicy); e.share != 0 || !strings.Contains(txtOf(e), "canary=10 revision=5 synced=5 canary_paused=green has no target check=tcp://:80") {
 		t.Errorf("canary without an idle target: share %d, TXT %s", e.share, txtOf(e))
 	}
 	put(s, 6, "green=10.0.2.1")

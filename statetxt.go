@@ -16,11 +16,12 @@ import (
 const listBudget = 2048
 
 // stateTXT lists the name's state for the _bluegreen TXT record, one
-// "key=value" string each: what etcd asks for, since when the answers are
-// stale if they are, what checks found and why a key is ignored. It is
-// built per query: such queries are rare, and memory per name is not. Every
-// octet it puts on the wire is printable ASCII.
-func (e *entry) stateTXT(stale staleness) []string {
+// "key=value" string each: what etcd asks for, the revision the answers of
+// the whole prefix are complete up to (synced), since when they are stale
+// if they are, what checks found and why a key is ignored. It is built per
+// query: such queries are rare, and memory per name is not. Every octet it
+// puts on the wire is printable ASCII.
+func (e *entry) stateTXT(synced int64, stale staleness) []string {
 	active := e.active.String()
 	if e.unserved == noActiveKey {
 		active = ""
@@ -32,6 +33,10 @@ func (e *entry) stateTXT(stale staleness) []string {
 		"ttl=" + strconv.FormatUint(uint64(e.ttl), 10),
 		"canary=" + strconv.FormatUint(uint64(e.canary), 10),
 		"revision=" + strconv.FormatInt(e.rev, 10),
+		"synced=" + strconv.FormatInt(synced, 10),
+	}
+	if e.trial != nil {
+		txt = append(txt, "trial="+e.trial.Colour.String()+" until "+e.trial.Until.Format(time.RFC3339))
 	}
 	if !e.serving() {
 		txt = append(txt, "not_served="+e.unserved)

@@ -40,6 +40,7 @@ type store struct {
 	probeCfg  probeConfig
 	watching  probeNames            // probe -> the names that watch it
 	upTo      int64                 // the revision of etcd that what the store holds is complete up to
+	synced    atomic.Int64          // upTo, for the TXT state to read without the lock
 	applied   int64                 // the newest revision of a list or event applied: upTo but for progress notices
 	lists     uint64                // lists replaced so far
 	last      string                // the key changed last
@@ -60,6 +61,7 @@ type stray struct {
 type keyValue struct {
 	key, value string
 	rev        int64 // the key's mod revision; for a delete, the revision that deleted it
+	lease      int64 // the lease the key is put on, 0 for none
 	deleted    bool
 }
 
@@ -102,7 +104,7 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	held := len(s.names)+len(s.strays) > 0
 	touched := map[string]bool{}
 	for _, kv := range kvs {
-		if name := s.put(kv.key, kv.value, kv.rev); name != "" {
+		if name := s.put(kv); name != "" {
 			touched[name] = true
 		}
 	}
@@ -115,6 +117,7 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	revision.WithLabelValues(s.prefix).Set(float64(rev))
 	s.clearStale(staleSeeded, staleResync)
 	s.commit(touched, rev, quiet)
+	s.synced.Store(rev) // once the answers are published: synced never runs ahead of them
 	if first {
 		log.Infof("synced %s at revision %d: names served: %d", s.prefix, rev, s.current().served)
 		close(s.listed)
@@ -162,15 +165,15 @@ func (s *store) apply(events []keyValue) int64 {
 		if ev.deleted {
 			name = s.del(ev.key, ev.rev)
 		} else {
-			name = s.put(ev.key, ev.value, ev.rev)
+			name = s.put(ev)
 		}
 		if name != "" {
 			touched[name] = true
 		}
 	}
 	s.applied = max(s.applied, rev)
-	s.advance(rev)
 	s.commit(touched, rev, false)
+	s.advance(rev) // once the answers are published: synced never runs ahead of them
 	return rev
 }
 
@@ -187,6 +190,7 @@ func (s *store) progressed(rev int64) {
 func (s *store) advance(rev int64) {
 	if rev > s.upTo {
 		s.upTo = rev
+		s.synced.Store(rev)
 		revision.WithLabelValues(s.prefix).Set(float64(rev))
 	}
 }
@@ -217,7 +221,7 @@ func (s *store) seed(f *stateFile, since time.Time, why string) {
 			continue
 		}
 		for field, value := range keys {
-			s.put(schema.Key(s.prefix, name, field), value, f.Revision)
+			s.put(keyValue{key: schema.Key(s.prefix, name, field), value: value, rev: f.Revision})
 		}
 		sd.names[name+"."] = true
 		s.resolve(name+".", s.names[name+"."]) // the colour it answered
@@ -444,10 +448,10 @@ func (s *store) parseKey(key string) (name, field string, err error) {
 	return name, field, nil
 }
 
-// put records a put of key at revision rev and returns the name the key
-// belongs to, or "" for a stray key, which it logs and counts once per
-// revision.
-func (s *store) put(key, value string, rev int64) string {
+// put records the put of a key and returns the name the key belongs to, or
+// "" for a stray key, which it logs and counts once per revision.
+func (s *store) put(kv keyValue) string {
+	key, value, rev := kv.key, kv.value, kv.rev
 	s.last = key
 	name, f, err := s.parseKey(key)
 	if err != nil {
@@ -478,6 +482,9 @@ func (s *store) put(key, value string, rev int64) string {
 			c, err := schema.ParseCheck(v)
 			return unique.Make(c), err
 		})
+	case schema.FieldTrial:
+		k.trial.put(value, rev, func(v string) (schema.Trial, error) { return schema.ParseTrial(v, kv.lease, s.policy.maxTTL) })
+		k.trial.ok = k.trial.err == "" // a trial refused ends: the active colour is always a safe answer
 	default:
 		if k.unknown == nil {
 			k.unknown = map[string]field[struct{}]{}
@@ -524,6 +531,8 @@ func (s *store) del(key string, rev int64) string {
 		k.canary.del(rev, false)
 	case schema.FieldCheck:
 		k.check.del(rev, false)
+	case schema.FieldTrial:
+		k.trial.del(rev, false)
 	default:
 		delete(k.unknown, f)
 	}

@@ -115,7 +115,7 @@ func TestStoreProbeResults(t *testing.T) {
 	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1,127.0.1.2", "app.example.org/green=127.0.2.1",
 		"app.example.org/check=tcp://:1", "cname.example.org/active=blue", "cname.example.org/blue=127.0.3.1",
 		"cname.example.org/green=app.example.net", "cname.example.org/check=tcp://:1"), 5)
-	series := &healthCollector{desc: healthyAddresses.desc}
+	series := &nameCollector{healthy: perName.healthy, trial: perName.trial}
 	series.add(&snap)
 	healthy := func(name, colour string) float64 { return collected(t, series)[name+" "+colour] }
 	if healthy("app.example.org", "blue") != 2 || healthy("app.example.org", "green") != 1 {
@@ -184,7 +184,7 @@ func TestStoreProbeStateCarriesOver(t *testing.T) {
 // A name served by two instances at once (a reload, two server blocks) has
 // one healthy_addresses series: a second would fail the whole scrape.
 func TestHealthSeriesOncePerName(t *testing.T) {
-	series := &healthCollector{desc: healthyAddresses.desc}
+	series := &nameCollector{healthy: perName.healthy, trial: perName.trial}
 	for range 2 {
 		var snap atomic.Pointer[snapshot]
 		s := testStore(t, &snap)
@@ -202,8 +202,9 @@ func TestHealthSeriesOncePerName(t *testing.T) {
 	}
 }
 
-// collected is the healthy_addresses series of c, by name and colour.
-func collected(t *testing.T, c *healthCollector) map[string]float64 {
+// collected is the series of c, by name and colour: "NAME COLOUR" for
+// healthy_addresses, "trial NAME COLOUR" for trial_until_timestamp_seconds.
+func collected(t *testing.T, c *nameCollector) map[string]float64 {
 	ch := make(chan prometheus.Metric)
 	go func() {
 		c.Collect(ch)
@@ -219,7 +220,11 @@ func collected(t *testing.T, c *healthCollector) map[string]float64 {
 		for _, l := range d.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		got[labels["name"]+" "+labels["colour"]] = d.GetGauge().GetValue()
+		key := labels["name"] + " " + labels["colour"]
+		if m.Desc() == c.trial {
+			key = "trial " + key
+		}
+		got[key] = d.GetGauge().GetValue()
 	}
 	return got
 }
@@ -271,7 +276,7 @@ func TestStoreServeSeed(t *testing.T) {
 	if got := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); got != float64(written.Unix()) {
 		t.Errorf("stale since %v, want %d", got, written.Unix())
 	}
-	txt := strings.Join(snap.Load().get(app).stateTXT(snap.Load().stale), " ")
+	txt := strings.Join(snap.Load().get(app).stateTXT(s.synced.Load(), snap.Load().stale), " ")
 	if !strings.Contains(txt, "stale_since=2026-11-01T12:00:00Z stale_reason=answering state.json of revision 40: etcd not listed yet") {
 		t.Errorf("TXT state %s does not say it is stale", txt)
 	}
@@ -438,5 +443,101 @@ func TestStoreSwitchHurriesDownProbes(t *testing.T) {
 	}
 	if runs("127.0.1.1") != 0 {
 		t.Error("blue, not found down, was probed at the switch too")
+	}
+}
+
+// A trial is answered in place of the active key while etcd holds it, with
+// its ttl; when etcd deletes it (its lease expired) the name goes back to
+// its active colour and ttl. Logged, counted, and shown in the TXT state and
+// a gauge meanwhile.
+func TestStoreTrial(t *testing.T) {
+	snap := new(atomic.Pointer[snapshot])
+	s := testStore(t, snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1", "app.example.org/ttl=30"), 5)
+	logs := captureLog(t)
+	series := &nameCollector{healthy: perName.healthy, trial: perName.trial}
+	series.add(snap)
+	reverted := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("reverted"))
+	kept := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("kept"))
+
+	trial := keyValue{key: "/bluegreen/app.example.org/trial", value: "green until=2026-11-24T12:13:00Z ttl=5", rev: 6, lease: 0x1234}
+	s.apply([]keyValue{trial})
+	e := snap.Load().get(app)
+	if e.active != schema.Green || e.ttl != 5 || !strings.Contains(txtOf(e), "trial=green until 2026-11-24T12:13:00Z") || !strings.Contains(txtOf(e), "ttl=5") {
+		t.Fatalf("during the trial: active %s, ttl %d, TXT %s", e.active, e.ttl, txtOf(e))
+	}
+	if got := collected(t, series)["trial app.example.org green"]; got != float64(time.Date(2026, 11, 24, 12, 13, 0, 0, time.UTC).Unix()) {
+		t.Errorf("trial gauge %v", got)
+	}
+	s.apply([]keyValue{{key: trial.key, rev: 7, deleted: true}}) // the lease expired
+	if e := snap.Load().get(app); e.active != schema.Blue || e.ttl != 30 || e.trial != nil || strings.Contains(txtOf(e), "trial=") {
+		t.Errorf("after the trial key went: active %s, ttl %d, TXT %s", e.active, e.ttl, txtOf(e))
+	}
+	if got := collected(t, series); len(got) != 0 {
+		t.Errorf("series after the trial: %v", got)
+	}
+
+	// Confirmed: active names the trial's colour in the transaction that
+	// deletes the trial key.
+	trial.rev = 8
+	s.apply([]keyValue{trial})
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/active", value: "green", rev: 9}, {key: trial.key, rev: 9, deleted: true}})
+	if e := snap.Load().get(app); e.active != schema.Green || e.ttl != 30 {
+		t.Errorf("after confirming: active %s, ttl %d", e.active, e.ttl)
+	}
+	for _, want := range []string{
+		"app.example.org: blue -> green (revision 6)",
+		"app.example.org: trial of green until 2026-11-24T12:13:00Z, ttl 5 (revision 6)",
+		"app.example.org: green -> blue (revision 7)",
+		"app.example.org: trial of green ended unconfirmed, back to blue (revision 7)",
+		"app.example.org: trial of green ended, green stays (revision 9)",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
+	if got := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("reverted")) - reverted; got != 1 {
+		t.Errorf("trials reverted %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("kept")) - kept; got != 1 {
+		t.Errorf("trials kept %v, want 1", got)
+	}
+}
+
+// A trial the plugin cannot take is ignored, and says why: the name answers
+// its active colour. A refused put ends a trial that was answered: the
+// active colour is always a safe answer, a stale trial is not.
+func TestStoreTrialRefused(t *testing.T) {
+	for _, tc := range []struct {
+		keys  []string
+		trial keyValue
+		why   string
+	}{
+		{[]string{"active=blue", "blue=10.0.1.1"}, keyValue{value: "green until=2026-11-24T12:13:00Z", lease: 1}, "ignored=trial: green has no target"},
+		{[]string{"blue=10.0.1.1", "green=10.0.2.1"}, keyValue{value: "green until=2026-11-24T12:13:00Z", lease: 1}, "ignored=trial: the name is not served"},
+		{[]string{"active=blue", "blue=10.0.1.1", "green=10.0.2.1"}, keyValue{value: "green until=2026-11-24T12:13:00Z"}, "ignored=trial: the trial key has no lease"},
+		{[]string{"active=blue", "blue=10.0.1.1", "green=10.0.2.1"}, keyValue{value: "green until=2026-11-24T12:13:00Z ttl=99999", lease: 1}, "ignored=trial: trial \"green until=2026-11-24T12:13:00Z ttl=99999\": ttl 99999 is above the maximum of 3600 seconds"},
+	} {
+		snap := new(atomic.Pointer[snapshot])
+		s := testStore(t, snap)
+		var kvs []string
+		for _, k := range tc.keys {
+			kvs = append(kvs, "app.example.org/"+k)
+		}
+		s.replace(keyValues(5, kvs...), 5)
+		tc.trial.key, tc.trial.rev = "/bluegreen/app.example.org/trial", 6
+		s.apply([]keyValue{tc.trial})
+		if e := snap.Load().get(app); e.trial != nil || (e.serving() && e.active != schema.Blue) || !strings.Contains(txtOf(e), tc.why) {
+			t.Errorf("%v with trial %q: trial %v, active %s, TXT %s; want %q", tc.keys, tc.trial.value, e.trial, e.active, txtOf(e), tc.why)
+		}
+	}
+
+	snap := new(atomic.Pointer[snapshot])
+	s := testStore(t, snap)
+	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1"), 5)
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/trial", value: "green until=2026-11-24T12:13:00Z", rev: 6, lease: 1}})
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/trial", value: "green until=soon", rev: 7, lease: 1}})
+	if e := snap.Load().get(app); e.active != schema.Blue || e.trial != nil {
+		t.Errorf("after a bad put of the trial: active %s, trial %v; want blue, no trial", e.active, e.trial)
 	}
 }

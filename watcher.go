@@ -166,7 +166,7 @@ func (w *watcher) list(ctx context.Context, client *clientv3.Client) (int64, err
 			kvs = make([]keyValue, 0, resp.Count)
 		}
 		for _, kv := range resp.Kvs {
-			kvs = append(kvs, keyValue{key: string(kv.Key), value: string(kv.Value), rev: kv.ModRevision})
+			kvs = append(kvs, keyValue{key: string(kv.Key), value: string(kv.Value), rev: kv.ModRevision, lease: kv.Lease})
 		}
 		if !resp.More || len(resp.Kvs) == 0 {
 			break
@@ -230,7 +230,7 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 func changesOf(events []*clientv3.Event) []keyValue {
 	out := make([]keyValue, len(events))
 	for i, ev := range events {
-		out[i] = keyValue{key: string(ev.Kv.Key), value: string(ev.Kv.Value), rev: ev.Kv.ModRevision, deleted: ev.Type == mvccpb.DELETE}
+		out[i] = keyValue{key: string(ev.Kv.Key), value: string(ev.Kv.Value), rev: ev.Kv.ModRevision, lease: ev.Kv.Lease, deleted: ev.Type == mvccpb.DELETE}
 	}
 	return out
 }

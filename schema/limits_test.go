@@ -17,8 +17,9 @@ func TestErrorsCutValues(t *testing.T) {
 		FieldTTL:    huge,
 		FieldCanary: huge,
 		FieldCheck:  "http://:80/" + huge,
+		FieldTrial:  "green until=" + huge,
 	} {
-		err := Validate(field, value)
+		err := Validate(field, value, 1)
 		if err == nil {
 			t.Errorf("%s: a 1 MB value was taken", field)
 			continue

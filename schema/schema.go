@@ -11,6 +11,7 @@
 //	/bluegreen/app.example.org/ttl      seconds, optional
 //	/bluegreen/app.example.org/canary   0 to 100, optional: percent of clients sent to the idle colour
 //	/bluegreen/app.example.org/check    tcp://:PORT, http://:PORT/PATH or https://:PORT/PATH, optional
+//	/bluegreen/app.example.org/trial    green until=2026-11-24T12:13:00Z [ttl=5], on a lease: answered in place of active while the lease lives
 //
 // It needs nothing but the standard library.
 package schema
@@ -30,10 +31,11 @@ const (
 	FieldTTL    = "ttl"
 	FieldCanary = "canary"
 	FieldCheck  = "check"
+	FieldTrial  = "trial"
 )
 
 // Fields lists every field, in the order the layout documents them.
-var Fields = []string{FieldActive, FieldBlue, FieldGreen, FieldTTL, FieldCanary, FieldCheck}
+var Fields = []string{FieldActive, FieldBlue, FieldGreen, FieldTTL, FieldCanary, FieldCheck, FieldTrial}
 
 // ErrUnknownField is the error of a key whose field is none of Fields: most
 // likely a typo, such as .../actve for .../active.
@@ -81,10 +83,11 @@ var ViewLabels = []string{FieldBlue, FieldGreen, StateLabel}
 // state.
 const StateLabel = "_bluegreen"
 
-// Validate reports whether value may be stored in field: nil exactly when
-// the plugin would take it with the default limits (a Corefile may allow
-// longer TTLs). An unknown field is ErrUnknownField.
-func Validate(field, value string) error {
+// Validate reports whether value may be stored in field, a trial on lease
+// (0 for none): nil exactly when the plugin would take it with the default
+// limits (a Corefile may allow longer TTLs). An unknown field is
+// ErrUnknownField.
+func Validate(field, value string, lease int64) error {
 	var err error
 	switch field {
 	case FieldActive:
@@ -97,6 +100,8 @@ func Validate(field, value string) error {
 		_, err = ParseCanary(value)
 	case FieldCheck:
 		_, err = ParseCheck(value)
+	case FieldTrial:
+		_, err = ParseTrial(value, lease, DefaultMaxTTL)
 	default:
 		return ErrUnknownField
 	}

@@ -148,15 +148,16 @@ func TestValidate(t *testing.T) {
 		{FieldTTL, "30", true}, {FieldTTL, "30s", false}, {FieldTTL, "7200", false},
 		{FieldCanary, "10", true}, {FieldCanary, "110", false},
 		{FieldCheck, "tcp://:80", true}, {FieldCheck, "tcp://db:80", false},
+		{FieldTrial, "green until=2026-11-24T12:13:00Z", true}, {FieldTrial, "green", false},
 	} {
-		if err := Validate(tc.field, tc.value); (err == nil) != tc.ok {
+		if err := Validate(tc.field, tc.value, 1); (err == nil) != tc.ok {
 			t.Errorf("Validate(%s, %q) = %v, want ok %v", tc.field, tc.value, err, tc.ok)
 		}
 	}
-	if err := Validate("actve", "green"); !errors.Is(err, ErrUnknownField) {
+	if err := Validate("actve", "green", 0); !errors.Is(err, ErrUnknownField) {
 		t.Errorf("Validate of an unknown field = %v, want ErrUnknownField", err)
 	}
-	if want := "unknown field, want active, blue, green, ttl, canary or check"; ErrUnknownField.Error() != want {
+	if want := "unknown field, want active, blue, green, ttl, canary, check or trial"; ErrUnknownField.Error() != want {
 		t.Errorf("ErrUnknownField = %q, want %q", ErrUnknownField, want)
 	}
 }
