@@ -3,16 +3,18 @@ GO ?= go
 
 .PHONY: build test fuzz bench run clean
 
-# The binary: CoreDNS with every in-tree plugin plus bluegreen.
+# The binaries: CoreDNS with every in-tree plugin plus bluegreen, and bgctl.
 build:
 	$(GO) build -o bin/coredns ./cmd/coredns
+	$(GO) build -o bin/bgctl ./cmd/bgctl
 
 # Every test, with the race detector. The root module's tests are the
 # unit tests of the plugin and of its key schema; test/ is its own module
-# with the server-level tests against a real embedded etcd. cmd/coredns is
-# left to make build, so that the tests compile only what they use.
+# with the server-level tests against a real embedded etcd, bgctl's among
+# them. cmd/coredns is left to make build, so that the tests compile only
+# what they use.
 test:
-	$(GO) vet . ./schema
+	$(GO) vet . ./schema ./ctl ./cmd/bgctl
 	$(GO) test -race -count=1 . ./schema
 	cd test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
 

@@ -1,0 +1,69 @@
+package ctl
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/spf13/pflag"
+)
+
+var confirmCommand = &command{
+	name: "confirm", args: "NAME... [--reason TEXT]",
+	short: "Make names' trial flips permanent",
+	long: `Makes each NAME's trial colour its active colour and deletes the trial key, in one transaction
+for all names, conditional on what bgctl read. A ttl lowered for the trial goes back to the
+name's own.`,
+	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o); maxTTLFlag(fs, o) },
+	run: func(ctx context.Context, c *cli, args []string) error {
+		given, err := names(args, "names to confirm")
+		if err != nil {
+			return err
+		}
+		ns, rev, err := c.read(ctx, given)
+		if err != nil {
+			return err
+		}
+		if err := c.managed(ns); err != nil {
+			return err
+		}
+		var edits []*edit
+		for _, n := range slices.Sorted(maps.Keys(ns)) {
+			v := ns[n].view(c.opts.maxTTL)
+			if v.trial == nil {
+				if why, ok := v.ignored[schema.FieldTrial]; ok {
+					return fmt.Errorf("%s: the plugin ignores its trial (%s): nothing to confirm; bgctl rollback %s ends it", n, why, n)
+				}
+				return fmt.Errorf("%s has no trial to confirm", n)
+			}
+			e := newEdit(ns[n])
+			e.put(schema.FieldActive, v.trial.Colour.String())
+			e.del(schema.FieldTrial)
+			e.effective()
+			if err := c.check(e); err != nil {
+				return err
+			}
+			edits = append(edits, e)
+		}
+		at, err := c.commit(ctx, rev, c.opts.reason, edits)
+		if err != nil {
+			return err
+		}
+		for _, e := range edits {
+			v := e.name.view(c.opts.maxTTL)
+			fmt.Fprintf(c.io.Stdout, "%s: %s confirmed, no longer a trial (revision %d)", e.name.name, v.trial.Colour, at)
+			if v.trial.HasTTL {
+				ttl, known := v.answeredTTLWithoutTrial()
+				note := ""
+				if !known {
+					note = " (the Corefile's)"
+				}
+				fmt.Fprintf(c.io.Stdout, "; ttl %d -> %d%s", v.trial.TTL, ttl, note)
+			}
+			fmt.Fprintln(c.io.Stdout)
+		}
+		return nil
+	},
+}

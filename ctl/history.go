@@ -1,0 +1,173 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// History is kept in etcd under its own prefix (by default
+// /bluegreen-history/), outside the plugin's, as ordinary keys: compaction,
+// which drops old revisions, leaves it be. Each name has numbered entries,
+// /bluegreen-history/NAME/00000000000000000042, written in the transaction
+// of the change each records, so that the entry's mod revision is the
+// change's.
+
+// keepHistory is how many entries of one name are kept: the oldest go as
+// new ones come.
+const keepHistory = 100
+
+type historyEntry struct {
+	Revision int64     `json:"revision,omitempty"` // the entry's mod revision: not stored, it is the key's
+	Time     time.Time `json:"time"`
+	User     string    `json:"user"`
+	Command  string    `json:"command"`
+	Reason   string    `json:"reason,omitempty"`
+	Changes  []change  `json:"changes"`
+}
+
+// A change is one key's value before and after; nil for no key.
+type change struct {
+	Field string  `json:"key"`
+	From  *string `json:"from"`
+	To    *string `json:"to"`
+}
+
+func (c *cli) historyDir(n string) string { return c.globals.historyPrefix + n + "/" }
+
+func historyKey(dir string, number int64) string { return fmt.Sprintf("%s%020d", dir, number) }
+
+// historyNumber is the number of the entry at key.
+func historyNumber(key string) int64 {
+	n, _ := strconv.ParseInt(key[strings.LastIndexByte(key, '/')+1:], 10, 64)
+	return n
+}
+
+// record is what a transaction adds to write entry as n's next one: the
+// condition that no one took that number meanwhile, its put, and the
+// delete of the entries past the last keepHistory.
+func (c *cli) record(n *name, entry historyEntry) ([]clientv3.Cmp, []clientv3.Op, error) {
+	data, err := json.Marshal(entry)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir, next := c.historyDir(n.name), n.history+1
+	cmp := clientv3.Compare(clientv3.CreateRevision(historyKey(dir, next)), "=", 0)
+	ops := []clientv3.Op{clientv3.OpPut(historyKey(dir, next), string(data))}
+	if old := next - keepHistory; old > 0 {
+		ops = append(ops, clientv3.OpDelete(historyKey(dir, 0), clientv3.WithRange(historyKey(dir, old+1))))
+	}
+	return []clientv3.Cmp{cmp}, ops, nil
+}
+
+// readHistory is n's history, oldest first.
+func (c *cli) readHistory(ctx context.Context, n string) ([]historyEntry, error) {
+	cli, err := c.connect()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.timeout(ctx)
+	defer cancel()
+	resp, err := cli.Get(ctx, c.historyDir(n), clientv3.WithPrefix())
+	if err != nil {
+		return nil, c.etcdError("reading the history of "+n, err)
+	}
+	out := make([]historyEntry, 0, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		var e historyEntry
+		if err := json.Unmarshal(kv.Value, &e); err != nil {
+			return nil, fmt.Errorf("history entry %s: %v", kv.Key, err)
+		}
+		e.Revision = kv.ModRevision
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+var historyCommand = &command{
+	name: "history", args: "NAME [-o table|json]",
+	short: "Show every change bgctl made to a name",
+	long: `Lists the changes bgctl made to NAME, oldest first: the revision of each, when, who (the etcd
+user, else the OS user), the command, each key from -> to, and the reason. The history is kept in
+etcd under --history-prefix, written in the same transaction as the change, so it survives
+compaction; the last 100 entries per name are kept. Changes made with etcdctl are not in it.`,
+	flags: func(fs *pflag.FlagSet, o *options) { outputFlag(fs, o) },
+	run: func(ctx context.Context, c *cli, args []string) error {
+		if len(args) != 1 {
+			return usagef("give one name")
+		}
+		ns, err := names(args, "name")
+		if err != nil {
+			return err
+		}
+		entries, err := c.readHistory(ctx, ns[0])
+		if err != nil {
+			return err
+		}
+		for i := range entries {
+			for j := range entries[i].Changes {
+				ch := &entries[i].Changes[j]
+				ch.From, ch.To = redactPtr(ch.Field, ch.From), redactPtr(ch.Field, ch.To)
+			}
+		}
+		if c.opts.output == "json" {
+			return writeJSON(c.io.Stdout, entries)
+		}
+		if len(entries) == 0 {
+			fmt.Fprintf(c.io.Stdout, "no history for %s under %s\n", ns[0], c.globals.historyPrefix)
+			return nil
+		}
+		w := tabwriter.NewWriter(c.io.Stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "REVISION\tTIME\tUSER\tCOMMAND\tCHANGES\tREASON")
+		for _, e := range entries {
+			var chs []string
+			for _, ch := range e.Changes {
+				chs = append(chs, ch.Field+" "+orNone(ch.From)+" -> "+orNone(ch.To))
+			}
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Revision, e.Time.Local().Format(time.DateTime), e.User, e.Command, strings.Join(chs, "; "), e.Reason)
+		}
+		return w.Flush()
+	},
+}
+
+func orNone(s *string) string {
+	if s == nil {
+		return "(none)"
+	}
+	return *s
+}
+
+// redactPtr is a value as bgctl shows it: a check without what may be a
+// secret.
+func redactPtr(field string, v *string) *string {
+	if v == nil {
+		return nil
+	}
+	r := redactValue(field, *v)
+	return &r
+}
+
+func redactValue(field, v string) string {
+	if field == schema.FieldCheck {
+		return schema.RedactURL(v)
+	}
+	return v
+}
+
+func outputFlag(fs *pflag.FlagSet, o *options) {
+	fs.StringVarP(&o.output, "output", "o", "table", "output format: table or json")
+}
+
+func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}

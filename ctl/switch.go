@@ -1,0 +1,369 @@
+package ctl
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/spf13/pflag"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var switchCommand = &command{
+	name: "switch", args: "NAME... --to blue|green [--reason TEXT] [--dns ADDR,...] [--confirm-within DURATION [--lower-ttl SECONDS]]",
+	short: "Flip names to a colour, in one transaction, optionally as a trial that reverts by itself",
+	long: `Flips every NAME to the colour --to in one etcd transaction, conditional on what bgctl read: if
+anyone changes one of the names in between, nothing is written and bgctl says so. A colour
+without a target is refused. Prints when the old colour's answers are gone from caches: one
+TTL after the flip.
+
+With --confirm-within 10m the flip is a trial: the trial key is put on an etcd lease of that
+length, and the plugin answers the trial's colour while the lease lives. bgctl confirm NAME
+makes it permanent; unconfirmed, etcd drops the lease when it runs out and every CoreDNS goes
+back to the old colour by itself. bgctl rollback NAME ends the trial at once.
+
+With --lower-ttl 5 (and --confirm-within) the flip waits for a lower TTL: the name's ttl is
+set to 5 first (on the lease too), bgctl waits until answers with the old TTL have expired from
+every cache, then flips. A rollback during the trial then reaches every client within 5 s.
+The old ttl comes back on confirm and on a revert alike.
+
+With --dns, bgctl then waits until every server given answers the new colour, and prints how
+long each took.`,
+	flags: func(fs *pflag.FlagSet, o *options) {
+		fs.StringVar(&o.to, "to", "", "the colour to answer: blue or green")
+		flipFlags(fs, o)
+	},
+	run: func(ctx context.Context, c *cli, args []string) error {
+		if c.opts.to == "" {
+			return usagef("--to is required: blue or green")
+		}
+		to, err := schema.ParseColour(c.opts.to)
+		if err != nil {
+			return usagef("--to: %v", err)
+		}
+		ns, err := names(args, "names to switch")
+		if err != nil {
+			return err
+		}
+		return c.flip(ctx, ns, func(string, view) schema.Colour { return to })
+	},
+}
+
+var rollbackCommand = &command{
+	name: "rollback", args: "NAME... [--reason TEXT] [--dns ADDR,...] [--confirm-within DURATION [--lower-ttl SECONDS]]",
+	short: "Flip names back to the colour they answered before their last switch",
+	long: `Ends a name's trial, back to its active colour; a name without a trial is flipped to its other
+colour. Takes the same flags as switch, and works the same way: one transaction for all names,
+conditional on what bgctl read.`,
+	flags: flipFlags,
+	run: func(ctx context.Context, c *cli, args []string) error {
+		ns, err := names(args, "names to roll back")
+		if err != nil {
+			return err
+		}
+		return c.flip(ctx, ns, func(_ string, v view) schema.Colour {
+			if v.trial != nil {
+				return v.active
+			}
+			return v.answers().Other()
+		})
+	},
+}
+
+func flipFlags(fs *pflag.FlagSet, o *options) {
+	reasonFlag(fs, o)
+	dnsFlags(fs, o, "and wait until each answers the new colour")
+	fs.DurationVar(&o.confirmWithin, "confirm-within", 0, "make the flip a trial that reverts by itself unless bgctl confirm runs within this long (10m, 1h)")
+	fs.IntVar(&o.lowerTTL, "lower-ttl", 0, "with --confirm-within: lower the ttl to this many seconds, wait for the old TTL to pass, then flip")
+	maxTTLFlag(fs, o)
+}
+
+func reasonFlag(fs *pflag.FlagSet, o *options) {
+	fs.StringVar(&o.reason, "reason", "", "why, for the history")
+}
+
+func maxTTLFlag(fs *pflag.FlagSet, o *options) {
+	fs.Uint32Var(&o.maxTTL, "max-ttl", schema.DefaultMaxTTL, "the Corefile's max_ttl: the largest ttl the plugin takes")
+}
+
+// A flip is what switch does to one name.
+type flip struct {
+	name      string
+	from, to  schema.Colour
+	fromTTL   uint32 // the TTL of the answers the flip replaces
+	knownTTL  bool   // fromTTL is the name's, not the plugin's default
+	trial     bool   // the flip is a trial
+	hadTrial  bool   // the name was on a trial, which the flip ends or replaces
+}
+
+// flip switches every name to the colour pick chooses from what etcd holds
+// of it, in one transaction; as a trial with --confirm-within, after a
+// lowered TTL has taken over with --lower-ttl.
+func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) schema.Colour) error {
+	o := c.opts
+	servers, err := o.servers()
+	if err != nil {
+		return err
+	}
+	if o.lowerTTL != 0 && o.confirmWithin == 0 {
+		return usagef("--lower-ttl needs --confirm-within: the lowered ttl holds while the flip is a trial")
+	}
+	if o.confirmWithin < 0 || (o.confirmWithin > 0 && o.confirmWithin < time.Second) {
+		return usagef("--confirm-within %v: want at least 1s", o.confirmWithin)
+	}
+	if _, err := schema.ParseTTL(itoa(o.lowerTTL), o.maxTTL); o.lowerTTL != 0 && err != nil {
+		return usagef("--lower-ttl: %v", err)
+	}
+	ns, rev, err := c.read(ctx, names)
+	if err != nil {
+		return err
+	}
+	if err := c.managed(ns); err != nil {
+		return err
+	}
+	flips, err := c.plan(ns, pick)
+	if err != nil {
+		return err
+	}
+	for i := range flips { // the servers know the Corefile's ttl
+		if f := &flips[i]; !f.knownTTL && len(servers) > 0 {
+			f.fromTTL, f.knownTTL = servedTTL(ctx, servers, f.name, f.fromTTL)
+		}
+	}
+	var lease clientv3.LeaseID
+	var trialUntil time.Time
+	if o.confirmWithin > 0 && slices.ContainsFunc(flips, func(f flip) bool { return f.trial }) {
+		if ns, rev, lease, trialUntil, err = c.startTrial(ctx, ns, rev, flips); err != nil {
+			return err
+		}
+		// Again, as the names are now, to the colours chosen before: a
+		// lowered ttl is on a trial of the colour answered.
+		chosen := map[string]schema.Colour{}
+		for _, f := range flips {
+			chosen[f.name] = f.to
+		}
+		if flips, err = c.plan(ns, func(n string, _ view) schema.Colour { return chosen[n] }); err != nil {
+			return c.revoke(lease, err)
+		}
+	}
+	var edits []*edit
+	for _, f := range flips {
+		e := newEdit(ns[f.name])
+		switch {
+		case f.trial:
+			e.put(schema.FieldTrial, c.trialValue(f.to, trialUntil))
+			e.lease = lease
+		default:
+			e.put(schema.FieldActive, f.to.String())
+			if f.hadTrial {
+				e.del(schema.FieldTrial)
+			}
+		}
+		if e.effective() {
+			if err := c.check(e); err != nil {
+				return c.revoke(lease, err)
+			}
+			edits = append(edits, e)
+		} else {
+			fmt.Fprintf(c.io.Stdout, "%s already answers %s\n", f.name, f.to)
+		}
+	}
+	if len(edits) == 0 {
+		return nil
+	}
+	at, err := c.commit(ctx, rev, o.reason, edits)
+	if err != nil {
+		return c.revoke(lease, err)
+	}
+	now := time.Now()
+	for _, f := range flips {
+		c.printFlip(f, at, now, trialUntil)
+	}
+	if len(servers) == 0 {
+		return nil
+	}
+	return c.waitForServers(ctx, servers, flips, at)
+}
+
+// plan works out each name's flip, and refuses any the plugin would not
+// answer: a name not served, a colour without a target.
+func (c *cli) plan(ns map[string]*name, pick func(string, view) schema.Colour) ([]flip, error) {
+	var flips []flip
+	for _, n := range slices.Sorted(maps.Keys(ns)) {
+		v := ns[n].view(c.opts.maxTTL)
+		if !v.serving() {
+			why := "no active key"
+			if v.hasActive {
+				why = v.ignored[schema.FieldActive]
+			}
+			return nil, fmt.Errorf("%s is not served (%s): there is no colour to flip from; bgctl set %s --active COLOUR first", n, why, n)
+		}
+		to := pick(n, v)
+		if !v.targets[to].Set() {
+			return nil, fmt.Errorf("%s: %s has no target (%s is not set, or not a target the plugin takes): nothing was written", n, to, schema.Key(c.globals.prefix, n, to.String()))
+		}
+		f := flip{name: n, from: v.answers(), to: to, hadTrial: v.trial != nil}
+		f.fromTTL, f.knownTTL = v.answeredTTL()
+		f.trial = c.opts.confirmWithin > 0 && v.active != to
+		flips = append(flips, f)
+	}
+	return flips, nil
+}
+
+// trialValue is the trial key's value for a trial of colour c until then.
+func (c *cli) trialValue(col schema.Colour, until time.Time) string {
+	t := schema.Trial{Colour: col, Until: until}
+	if c.opts.lowerTTL > 0 {
+		t.TTL, t.HasTTL = uint32(c.opts.lowerTTL), true
+	}
+	return t.String()
+}
+
+// startTrial grants the trial's lease and, with --lower-ttl, puts the
+// lowered ttl on it and waits for the old TTL to pass. It returns the names
+// as they are after that, and the lease.
+func (c *cli) startTrial(ctx context.Context, ns map[string]*name, rev int64, flips []flip) (map[string]*name, int64, clientv3.LeaseID, time.Time, error) {
+	o := c.opts
+	var wait time.Duration
+	if o.lowerTTL > 0 {
+		for _, f := range flips {
+			if f.trial && f.fromTTL > uint32(o.lowerTTL) {
+				wait = max(wait, time.Duration(f.fromTTL)*time.Second)
+			}
+		}
+	}
+	cli, err := c.connect()
+	if err != nil {
+		return nil, 0, 0, time.Time{}, err
+	}
+	gctx, cancel := c.timeout(ctx)
+	defer cancel()
+	granted := time.Now()
+	seconds := int64((wait + o.confirmWithin + time.Second - 1) / time.Second)
+	lr, err := cli.Grant(gctx, seconds)
+	if err != nil {
+		return nil, 0, 0, time.Time{}, c.etcdError("granting a lease", err)
+	}
+	// The lease runs out at the grant plus its TTL (etcd may raise a short
+	// TTL to its minimum); shown rounded up to the second.
+	until := granted.Add(time.Duration(lr.TTL) * time.Second).Truncate(time.Second).Add(time.Second).UTC()
+	if wait == 0 {
+		return ns, rev, lr.ID, until, nil
+	}
+
+	// Phase 1: the lowered ttl, on the lease, with the colour answered now.
+	var edits []*edit
+	for _, f := range flips {
+		if f.trial {
+			e := newEdit(ns[f.name])
+			e.put(schema.FieldTrial, c.trialValue(f.from, until))
+			e.lease = lr.ID
+			if err := c.check(e); err != nil {
+				return nil, 0, 0, time.Time{}, c.revoke(lr.ID, err)
+			}
+			edits = append(edits, e)
+		}
+	}
+	at, err := c.commit(ctx, rev, o.reason, edits)
+	if err != nil {
+		return nil, 0, 0, time.Time{}, c.revoke(lr.ID, err)
+	}
+	lowered := time.Now()
+	for _, f := range flips {
+		if f.trial {
+			fmt.Fprintf(c.io.Stdout, "%s %s: ttl %d -> %d until the trial ends (revision %d)\n", clock(lowered), f.name, f.fromTTL, o.lowerTTL, at)
+		}
+	}
+	flipAt := lowered.Add(wait)
+	fmt.Fprintf(c.io.Stdout, "%s waiting %v, until %s, for answers with the old ttl to expire from caches\n", clock(lowered), wait, clock(flipAt))
+	select {
+	case <-ctx.Done():
+		return nil, 0, 0, time.Time{}, c.revoke(lr.ID, errors.New("interrupted while waiting: nothing was switched"))
+	case <-time.After(time.Until(flipAt)):
+	}
+	list := slices.Collect(maps.Keys(ns))
+	ns, rev, err = c.read(ctx, list)
+	if err != nil {
+		return nil, 0, 0, time.Time{}, c.revoke(lr.ID, err)
+	}
+	for _, n := range list {
+		if f := ns[n].keys[schema.FieldTrial]; slices.ContainsFunc(flips, func(fl flip) bool { return fl.name == n && fl.trial }) && (f == nil || f.ModRevision != at) {
+			return nil, 0, 0, time.Time{}, c.revoke(lr.ID, fmt.Errorf("%s changed in etcd while bgctl waited (its trial key is no longer the one put at revision %d): nothing was switched", n, at))
+		}
+	}
+	return ns, rev, lr.ID, until, nil
+}
+
+// revoke revokes lease, if any, so that what was put on it ends at once,
+// and returns err, saying so.
+func (c *cli) revoke(lease clientv3.LeaseID, err error) error {
+	if lease == 0 {
+		return err
+	}
+	ctx, cancel := c.timeout(context.Background()) // the command's own may be cancelled: this must still run
+	defer cancel()
+	if _, rerr := c.etcd.Revoke(ctx, lease); rerr != nil {
+		return fmt.Errorf("%w; revoking the trial's lease %x failed too (%v): it ends by itself when it runs out", err, lease, rerr)
+	}
+	return fmt.Errorf("%w; the trial's lease was revoked, so any lowered ttl is back", err)
+}
+
+func (c *cli) printFlip(f flip, at int64, now, trialUntil time.Time) {
+	w := c.io.Stdout
+	switch {
+	case f.trial:
+		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d): bgctl confirm %s keeps it, else %s comes back by itself then\n",
+			f.name, f.from, f.to, clock(trialUntil), at, f.name, f.from)
+	case f.hadTrial && f.from != f.to:
+		fmt.Fprintf(w, "%s: trial of %s ended, back to %s (revision %d)\n", f.name, f.from, f.to, at)
+	case f.hadTrial:
+		fmt.Fprintf(w, "%s: %s kept, no longer a trial (revision %d)\n", f.name, f.to, at)
+	case f.from != f.to:
+		fmt.Fprintf(w, "%s: %s -> %s (revision %d)\n", f.name, f.from, f.to, at)
+	}
+	if f.from == f.to {
+		return
+	}
+	ttl, note := f.fromTTL, ""
+	if f.trial && c.opts.lowerTTL > 0 {
+		ttl = min(ttl, uint32(c.opts.lowerTTL))
+	}
+	if !f.knownTTL {
+		note = " if the Corefile's ttl is the default (the name has no ttl key; with --dns, bgctl asks the servers)"
+	}
+	fmt.Fprintf(w, "%s drained from caches by %s, TTL %d s%s\n", f.from, clock(now.Add(time.Duration(ttl)*time.Second)), ttl, note)
+}
+
+// waitForServers waits until every server answers each flip's colour, as
+// of revision at or later, and prints how long each took.
+func (c *cli) waitForServers(ctx context.Context, servers []string, flips []flip, at int64) error {
+	var late []string
+	for _, f := range flips {
+		got, took := until(ctx, servers, f.name, c.opts.dnsTimeout, true, func(s served) bool { return s.Answers == f.to.String() && s.Revision >= at })
+		for i, s := range got {
+			switch {
+			case took[i] >= 0:
+				fmt.Fprintf(c.io.Stdout, "%s answers %s for %s after %v\n", s.Server, f.to, f.name, took[i].Round(time.Millisecond))
+			case s.Error != "":
+				fmt.Fprintf(c.io.Stdout, "%s: %s for %s after %v\n", s.Server, s.Error, f.name, c.opts.dnsTimeout)
+				late = append(late, s.Server)
+			default:
+				fmt.Fprintf(c.io.Stdout, "%s still answers %s for %s (revision %d) after %v\n", s.Server, dash(s.Answers), f.name, s.Revision, c.opts.dnsTimeout)
+				late = append(late, s.Server)
+			}
+		}
+	}
+	if len(late) > 0 {
+		slices.Sort(late)
+		return fmt.Errorf("written at revision %d, but %s did not answer it within --dns-timeout %v", at, strings.Join(slices.Compact(late), ", "), c.opts.dnsTimeout)
+	}
+	return nil
+}
+
+// clock is a time as bgctl prints it, local.
+func clock(t time.Time) string { return t.Local().Format(time.TimeOnly) }
