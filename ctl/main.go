@@ -71,25 +71,25 @@ func usagef(format string, a ...any) error { return usageError{fmt.Errorf(format
 
 // Main runs bgctl with args (without the program name) and returns its
 // exit code.
-func Main(ctx context.Context, args []string, io IO) int {
+func Main(ctx context.Context, args []string, std IO) int {
 	g := &globals{}
 	top := pflag.NewFlagSet("bgctl", pflag.ContinueOnError)
 	top.SetInterspersed(false) // the command's own flags come after it
-	top.SetOutput(io.Stderr)
+	top.SetOutput(io.Discard)
 	g.define(top)
 	help := top.BoolP("help", "h", false, "help for bgctl")
 	if err := top.Parse(args); err != nil {
-		return fail(io, nil, usageError{err})
+		return fail(std, nil, usageError{err})
 	}
 	rest := top.Args()
 	if *help || len(rest) == 0 || rest[0] == "help" {
 		if len(rest) > 1 { // bgctl help switch
 			if cmd := lookup(rest[1]); cmd != nil {
-				cmd.usage(io.Stdout, g)
+				cmd.usage(std.Stdout)
 				return ExitOK
 			}
 		}
-		printUsage(io.Stdout, top)
+		printUsage(std.Stdout, top)
 		if len(rest) == 0 && !*help {
 			return ExitUsage
 		}
@@ -97,23 +97,28 @@ func Main(ctx context.Context, args []string, io IO) int {
 	}
 	cmd := lookup(rest[0])
 	if cmd == nil {
-		return fail(io, nil, usagef("unknown command %q (commands: %s)", rest[0], commandNames()))
+		return fail(std, nil, usagef("unknown command %q (commands: %s)", rest[0], commandNames()))
 	}
 	o := &options{}
-	fs := cmd.flagSet(g, o, io.Stderr)
+	fs := pflag.NewFlagSet("bgctl "+cmd.name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // fail prints the error, once
+	if cmd.flags != nil {
+		cmd.flags(fs, o)
+	}
+	fs.AddFlagSet(top) // the same flags: global ones may come after the command too
 	if err := fs.Parse(rest[1:]); err != nil {
-		if errors.Is(err, pflag.ErrHelp) {
-			cmd.usage(io.Stdout, g)
-			return ExitOK
-		}
-		return fail(io, cmd, usageError{err})
+		return fail(std, cmd, usageError{err})
 	}
-	if err := g.fromEnv(top, fs, io.Getenv); err != nil {
-		return fail(io, cmd, err)
+	if *help {
+		cmd.usage(std.Stdout)
+		return ExitOK
 	}
-	c := &cli{globals: g, opts: o, io: io, cmd: cmd, flags: fs, recorded: recordedCommand(cmd, fs)}
+	if err := g.fromEnv(top, fs, std.Getenv); err != nil {
+		return fail(std, cmd, err)
+	}
+	c := &cli{globals: g, opts: o, io: std, cmd: cmd, flags: fs, recorded: recordedCommand(cmd, fs)}
 	defer c.close()
-	return fail(io, cmd, cmd.run(ctx, c, fs.Args()))
+	return fail(std, cmd, cmd.run(ctx, c, fs.Args()))
 }
 
 // fail prints err, if any, and returns the exit code it calls for.
@@ -150,22 +155,8 @@ func commandNames() string {
 	return strings.Join(names, ", ")
 }
 
-// flagSet is the command's flags and the global ones, which may come
-// before or after the command.
-func (cmd *command) flagSet(g *globals, o *options, stderr io.Writer) *pflag.FlagSet {
-	fs := pflag.NewFlagSet("bgctl "+cmd.name, pflag.ContinueOnError)
-	fs.SetOutput(io.Discard) // errors are printed once, by fail
-	if cmd.flags != nil {
-		cmd.flags(fs, o)
-	}
-	gs := pflag.NewFlagSet("global", pflag.ContinueOnError)
-	g.define(gs)
-	fs.AddFlagSet(gs)
-	return fs
-}
-
-func (cmd *command) usage(w io.Writer, g *globals) {
-	fs := cmd.flagSet(g, &options{}, io.Discard)
+// usage prints the command's help, with the global flags.
+func (cmd *command) usage(w io.Writer) {
 	own := pflag.NewFlagSet("", pflag.ContinueOnError)
 	if cmd.flags != nil {
 		cmd.flags(own, &options{})
@@ -175,11 +166,7 @@ func (cmd *command) usage(w io.Writer, g *globals) {
 		fmt.Fprintf(w, "\nFlags:\n%s", own.FlagUsages())
 	}
 	gs := pflag.NewFlagSet("", pflag.ContinueOnError)
-	fs.VisitAll(func(f *pflag.Flag) {
-		if own.Lookup(f.Name) == nil {
-			gs.AddFlag(f)
-		}
-	})
+	(&globals{}).define(gs)
 	fmt.Fprintf(w, "\nGlobal flags (also from BGCTL_<FLAG>, as BGCTL_ENDPOINTS):\n%s", gs.FlagUsages())
 }
 
