@@ -158,13 +158,13 @@ func (c *cli) managed(ns map[string]*name) error {
 // view is what the plugin makes of a name's keys as etcd holds them, with
 // the default limits (max_ttl 3600 unless --max-ttl says otherwise).
 type view struct {
-	active   schema.Colour
+	active    schema.Colour
 	hasActive bool
-	targets  [2]schema.Target
-	trial    *schema.Trial
-	ttl      *uint32 // the ttl key; nil for the Corefile's ttl
-	canary   uint8
-	ignored  map[string]string // field -> why the plugin ignores it
+	targets   [2]schema.Target
+	trial     *schema.Trial
+	ttl       *uint32 // the ttl key; nil for the Corefile's ttl
+	canary    uint8
+	ignored   map[string]string // field -> why the plugin ignores it
 }
 
 // view parses every key of n as the plugin does, and says what it would

@@ -93,12 +93,12 @@ func maxTTLFlag(fs *pflag.FlagSet, o *options) {
 
 // A flip is what switch does to one name.
 type flip struct {
-	name      string
-	from, to  schema.Colour
-	fromTTL   uint32 // the TTL of the answers the flip replaces
-	knownTTL  bool   // fromTTL is the name's, not the plugin's default
-	trial     bool   // the flip is a trial
-	hadTrial  bool   // the name was on a trial, which the flip ends or replaces
+	name     string
+	from, to schema.Colour
+	fromTTL  uint32 // the TTL of the answers the flip replaces
+	knownTTL bool   // fromTTL is the name's, not the plugin's default
+	trial    bool   // the flip is a trial
+	hadTrial bool   // the name was on a trial, which the flip ends or replaces
 }
 
 // flip switches every name to the colour pick chooses from what etcd holds
