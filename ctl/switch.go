@@ -286,17 +286,38 @@ func (c *cli) startTrial(ctx context.Context, ns map[string]*name, rev int64, fl
 		return nil, 0, 0, time.Time{}, c.revoke(lr.ID, errors.New("interrupted while waiting: nothing was switched"))
 	case <-time.After(time.Until(flipAt)):
 	}
-	list := slices.Collect(maps.Keys(ns))
-	ns, rev, err = c.read(ctx, list)
+	before := ns
+	ns, rev, err = c.read(ctx, slices.Collect(maps.Keys(before)))
 	if err != nil {
 		return nil, 0, 0, time.Time{}, c.revoke(lr.ID, err)
 	}
-	for _, n := range list {
-		if f := ns[n].keys[schema.FieldTrial]; slices.ContainsFunc(flips, func(fl flip) bool { return fl.name == n && fl.trial }) && (f == nil || f.ModRevision != at) {
-			return nil, 0, 0, time.Time{}, c.revoke(lr.ID, fmt.Errorf("%s changed in etcd while bgctl waited (its trial key is no longer the one put at revision %d): nothing was switched", n, at))
+	for _, f := range flips {
+		if changedSince(before[f.name], ns[f.name], at, f.trial) {
+			return nil, 0, 0, time.Time{}, c.revoke(lr.ID, fmt.Errorf("%s changed in etcd while bgctl waited (someone else wrote since revision %d): nothing was switched", f.name, at))
 		}
 	}
 	return ns, rev, lr.ID, until, nil
+}
+
+// changedSince reports whether anyone but bgctl changed a key of a name
+// since it was read as before and bgctl put its trial key at revision at
+// (with trial): now is how etcd holds it.
+func changedSince(before, now *name, at int64, trial bool) bool {
+	for f, kv := range now.keys {
+		if f == schema.FieldTrial && trial {
+			if kv.ModRevision != at {
+				return true
+			}
+		} else if was := before.keys[f]; was == nil || was.ModRevision != kv.ModRevision {
+			return true
+		}
+	}
+	for f := range before.keys {
+		if now.keys[f] == nil {
+			return true
+		}
+	}
+	return trial && now.keys[schema.FieldTrial] == nil
 }
 
 // revoke revokes lease, if any, so that what was put on it ends at once,
@@ -348,7 +369,7 @@ func (c *cli) waitForServers(ctx context.Context, servers []string, flips []flip
 		for i, s := range got {
 			switch {
 			case took[i] >= 0:
-				fmt.Fprintf(c.io.Stdout, "%s answers %s for %s after %v\n", s.Server, f.to, f.name, took[i].Round(time.Millisecond))
+				fmt.Fprintf(c.io.Stdout, "%s answers %s for %s after %v\n", s.Server, f.to, f.name, took[i].Round(100*time.Microsecond))
 			case s.Error != "":
 				fmt.Fprintf(c.io.Stdout, "%s: %s for %s after %v\n", s.Server, s.Error, f.name, c.opts.dnsTimeout)
 				late = append(late, s.Server)

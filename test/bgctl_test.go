@@ -43,6 +43,9 @@ func bgctl(t *testing.T, endpoint string, args ...string) ran {
 func bgctlWith(t *testing.T, io ctl.IO, args ...string) ran {
 	t.Helper()
 	r := ran{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
+	if b, ok := io.Stderr.(*syncBuffer); ok { // the test reads it while bgctl runs
+		r.stderr = b
+	}
 	io.Stdout, io.Stderr = r.stdout, r.stderr
 	if io.Getenv == nil {
 		io.Getenv = func(string) string { return "" }
