@@ -54,7 +54,9 @@ func TestBgctlUndoRetire(t *testing.T) {
 	in, out := io.Pipe()
 	defer out.Close()
 	done := make(chan ran)
-	go func() { done <- bgctlWith(t, ctl.IO{Stdin: in, Terminal: true}, "--endpoints", etcd.endpoint, "retire", "app.example.org") }()
+	go func() {
+		done <- bgctlWith(t, ctl.IO{Stdin: in, Terminal: true}, "--endpoints", etcd.endpoint, "retire", "app.example.org")
+	}()
 	out.Write([]byte("app.example.org\n"))
 	if r := <-done; r.code != 0 || !strings.Contains(r.stderr.String(), "Type the name to confirm:") || !strings.Contains(r.stdout.String(), "app.example.org retired") {
 		t.Fatalf("retire: %s", r)

@@ -83,7 +83,9 @@ func TestBgctlLowerTTL(t *testing.T) {
 
 	start := time.Now()
 	done := make(chan ran)
-	go func() { done <- bgctl(t, etcd.endpoint, "switch", "app.example.org", "--to", "green", "--confirm-within", "1m", "--lower-ttl", "1") }()
+	go func() {
+		done <- bgctl(t, etcd.endpoint, "switch", "app.example.org", "--to", "green", "--confirm-within", "1m", "--lower-ttl", "1")
+	}()
 	lowered := waitFor(t, "blue with ttl 1", 10*time.Second, func() bool { a, ttl := aTTL(t, udp, "app.example.org"); return a == "10.0.1.1" && ttl == 1 })
 	flipped := waitFor(t, "green with ttl 1", 10*time.Second, func() bool { a, ttl := aTTL(t, udp, "app.example.org"); return a == "10.0.2.1" && ttl == 1 })
 	r := <-done
@@ -113,7 +115,9 @@ func TestBgctlLowerTTL(t *testing.T) {
 
 	// Someone else changes the name while bgctl waits: the switch stops,
 	// and the lowered ttl goes.
-	go func() { done <- bgctl(t, etcd.endpoint, "switch", "app.example.org", "--to", "blue", "--confirm-within", "1m", "--lower-ttl", "1") }()
+	go func() {
+		done <- bgctl(t, etcd.endpoint, "switch", "app.example.org", "--to", "blue", "--confirm-within", "1m", "--lower-ttl", "1")
+	}()
 	waitFor(t, "ttl 1", 10*time.Second, func() bool { _, ttl := aTTL(t, udp, "app.example.org"); return ttl == 1 })
 	etcd.put(t, "/bluegreen/app.example.org/canary", "10")
 	r = <-done
