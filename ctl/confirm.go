@@ -54,13 +54,11 @@ name's own.`,
 		for _, e := range edits {
 			v := e.name.view(c.opts.maxTTL)
 			fmt.Fprintf(c.io.Stdout, "%s: %s confirmed, no longer a trial (revision %d)", e.name.name, v.trial.Colour, at)
-			if v.trial.HasTTL {
-				ttl, known := v.answeredTTLWithoutTrial()
-				note := ""
-				if !known {
-					note = " (the Corefile's)"
-				}
-				fmt.Fprintf(c.io.Stdout, "; ttl %d -> %d%s", v.trial.TTL, ttl, note)
+			switch ttl, known := v.answeredTTLWithoutTrial(); {
+			case v.trial.HasTTL && known:
+				fmt.Fprintf(c.io.Stdout, "; ttl %d -> %d", v.trial.TTL, ttl)
+			case v.trial.HasTTL:
+				fmt.Fprintf(c.io.Stdout, "; ttl %d -> the Corefile's", v.trial.TTL)
 			}
 			fmt.Fprintln(c.io.Stdout)
 		}

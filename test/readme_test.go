@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/bluegreen-dns/bluegreen/ctl"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	ctest "github.com/coredns/coredns/test"
@@ -54,6 +55,80 @@ func corefileExamples(readme string) []string {
 		case cur != nil:
 			cur.WriteString(line + "\n")
 		}
+	}
+	return out
+}
+
+// TestReadmeBgctl runs every bgctl command of "Releasing with bgctl", in
+// order and as written, against make run's name in a real etcd and a
+// CoreDNS with make run's ttl (its address for 127.0.0.1:1053), and checks
+// that each succeeds. retire is answered as a person at a terminal would.
+func TestReadmeBgctl(t *testing.T) {
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(data), "\n## Releasing with bgctl\n")
+	section, _, _ = strings.Cut(section, "\n## ")
+	var lines []string
+	inSh := false
+	for _, line := range strings.Split(section, "\n") {
+		switch {
+		case line == "~~~ sh":
+			inSh = true
+		case line == "~~~":
+			inSh = false
+		case inSh && strings.HasPrefix(line, "bgctl "):
+			line, _, _ = strings.Cut(line, " #")
+			lines = append(lines, strings.TrimSpace(line))
+		}
+	}
+	if len(lines) < 12 {
+		t.Fatalf("found %d bgctl commands in the README: %q", len(lines), lines)
+	}
+
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100,10.0.1.101", "10.0.2.100")
+	_, udp, _ := startCoreDNS(t, corefile(etcd.endpoint, "ttl 5"))
+	for _, line := range lines {
+		args := shellWords(t, strings.TrimPrefix(line, "bgctl "))
+		for i, a := range args {
+			args[i] = strings.ReplaceAll(a, "127.0.0.1:1053", udp)
+		}
+		io := ctl.IO{Terminal: true, Stdin: strings.NewReader(args[len(args)-1] + "\n")} // retire asks for the name
+		r := bgctlWith(t, io, append([]string{"--endpoints", etcd.endpoint}, args...)...)
+		if r.code != 0 {
+			t.Errorf("README: %s\n%s", line, r)
+		}
+	}
+}
+
+// shellWords splits a command line as sh does, for the README's: words,
+// and double-quoted strings.
+func shellWords(t *testing.T, s string) []string {
+	var out []string
+	var word strings.Builder
+	inWord, quoted := false, false
+	for _, r := range s {
+		switch {
+		case r == '"':
+			quoted, inWord = !quoted, true
+		case r == ' ' && !quoted:
+			if inWord {
+				out = append(out, word.String())
+				word.Reset()
+				inWord = false
+			}
+		default:
+			word.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quoted {
+		t.Fatalf("unbalanced quotes in %q", s)
+	}
+	if inWord {
+		out = append(out, word.String())
 	}
 	return out
 }

@@ -137,15 +137,19 @@ func run(args []string) error {
 	fmt.Printf(`
 etcd is on http://%[1]s with app.example.org in it; CoreDNS answers on %[2]s.
 
+  Status:    bin/bgctl status --dns %[2]s
   Query:     bin/bgdev dig app.example.org
-  State:     bin/bgdev dig _bluegreen.app.example.org TXT
   Preview:   bin/bgdev dig green.app.example.org
-  Flip:      bin/bgdev put /bluegreen/app.example.org/active green
-  Roll back: bin/bgdev put /bluegreen/app.example.org/active blue
-  Keys:      bin/bgdev get
+  Flip:      bin/bgctl switch app.example.org --to green --dns %[2]s
+  Roll back: bin/bgctl rollback app.example.org --dns %[2]s
+  Trial:     bin/bgctl switch app.example.org --to green --confirm-within 2m --lower-ttl 1 --dns %[2]s
+             then bin/bgctl confirm app.example.org, or let it go back to blue by itself
+  History:   bin/bgctl history app.example.org
+  Undo:      bin/bgctl undo app.example.org
+  State:     bin/bgdev dig _bluegreen.app.example.org TXT
 
   With dig and etcdctl installed: dig @127.0.0.1 -p 1053 app.example.org
-  and etcdctl --endpoints http://%[1]s put /bluegreen/app.example.org/active green
+  and etcdctl --endpoints http://%[1]s get --prefix /bluegreen/
 
 Ctrl-C stops both.
 
