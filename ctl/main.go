@@ -116,7 +116,10 @@ func Main(ctx context.Context, args []string, std IO) int {
 	if err := g.fromEnv(top, fs, std.Getenv); err != nil {
 		return fail(std, cmd, err)
 	}
-	c := &cli{globals: g, opts: o, io: std, cmd: cmd, flags: fs, recorded: recordedCommand(cmd, fs)}
+	if o.output != "" && o.output != "table" && o.output != "json" {
+		return fail(std, cmd, usagef("-o %s: want table or json", o.output))
+	}
+	c := &cli{globals: g, opts: o, io: std, flags: fs, recorded: recordedCommand(cmd, fs)}
 	defer c.close()
 	return fail(std, cmd, cmd.run(ctx, c, fs.Args()))
 }

@@ -19,7 +19,6 @@ type cli struct {
 	globals  *globals
 	opts     *options
 	io       IO
-	cmd      *command
 	flags    *pflag.FlagSet
 	recorded string // the command line as history records it
 	etcd     *clientv3.Client

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -278,5 +279,53 @@ func TestBgctlSwitchHistory(t *testing.T) {
 	}
 	if hist := parseJSON[[]entry](t, mustBgctl(t, etcd.endpoint, "history", "api.example.org", "-o", "json")); len(hist) != 100 || hist[99].Command != "set api.example.org --ttl=114" || hist[0].Command != "set api.example.org --ttl=15" {
 		t.Errorf("history of 106 changes: %d entries, from %q to %q; want the last 100", len(hist), hist[0].Command, hist[len(hist)-1].Command)
+	}
+}
+
+// bgctl canary sends a share of client networks to the idle colour; bgctl
+// promote flips without moving any of them.
+func TestBgctlCanaryPromote(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
+	_, udp, _ := startCoreDNS(t, corefile(etcd.endpoint, "ttl 5"))
+	colours := func() []string {
+		var out []string
+		for i := range 200 {
+			out = append(out, strings.Join(answers(queryFrom(t, udp, "app.example.org", netip.AddrFrom4([4]byte{10, byte(i / 250), byte(i % 250), 0}))), ""))
+		}
+		return out
+	}
+	count := func(cs []string, want string) int {
+		n := 0
+		for _, c := range cs {
+			if c == want {
+				n++
+			}
+		}
+		return n
+	}
+
+	mustBgctl(t, etcd.endpoint, "canary", "app.example.org", "30")
+	waitFor(t, "canary=30", 10*time.Second, func() bool { return strings.Contains(stateTXT(t, udp, "app.example.org"), `"canary=30"`) })
+	before := colours()
+	if n := count(before, "A 10.0.2.100"); n < 30 || n > 90 {
+		t.Fatalf("with canary 30, %d of 200 client networks get green", n)
+	}
+	r := mustBgctl(t, etcd.endpoint, "promote", "app.example.org")
+	if !strings.Contains(r.stdout.String(), "app.example.org: active blue -> green (revision") || !strings.Contains(r.stdout.String(), "app.example.org: canary 30 -> 70 (revision") {
+		t.Errorf("promote: %s", r)
+	}
+	waitFor(t, "green active, canary 70", 10*time.Second, func() bool {
+		txt := stateTXT(t, udp, "app.example.org")
+		return strings.Contains(txt, `"active=green"`) && strings.Contains(txt, `"canary=70"`)
+	})
+	moved := 0
+	for i, c := range colours() {
+		if c != before[i] {
+			moved++
+		}
+	}
+	if moved > 0 {
+		t.Errorf("promote moved %d of 200 client networks", moved)
 	}
 }
