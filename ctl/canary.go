@@ -23,9 +23,6 @@ active colour. Refused while the idle colour has no target.`,
 		if err != nil {
 			return err
 		}
-		if _, err := schema.ParseCanary(args[1]); err != nil {
-			return usagef("%v", err)
-		}
 		n, rev, err := c.readOne(ctx, given[0])
 		if err != nil {
 			return err

@@ -6,15 +6,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net/url"
 	"os"
 	"os/user"
 	"strings"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/spf13/pflag"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 	"golang.org/x/term"
+	"google.golang.org/grpc/connectivity"
 )
 
 // globals are the flags every command takes: how to reach etcd, as
@@ -63,6 +66,11 @@ func (g *globals) fromEnv(top, fs *pflag.FlagSet, getenv func(string) string) er
 	if err != nil {
 		return err
 	}
+	for _, e := range g.endpoints {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+			return usagef("--endpoints %s: want http://HOST:PORT or https://HOST:PORT", schema.RedactURL(e))
+		}
+	}
 	if !strings.HasPrefix(g.prefix, "/") || !strings.HasSuffix(g.prefix, "/") {
 		return usagef("--prefix %q: want a path that starts and ends with /", g.prefix)
 	}
@@ -75,9 +83,9 @@ func (g *globals) fromEnv(top, fs *pflag.FlagSet, getenv func(string) string) er
 	return nil
 }
 
-// connect opens the etcd client. It does not wait for etcd: the first
-// request says whether it answers.
-func (c *cli) connect() (*clientv3.Client, error) {
+// connect opens the etcd client, and waits up to --dial-timeout for a
+// connection to one of the endpoints.
+func (c *cli) connect(ctx context.Context) (*clientv3.Client, error) {
 	if c.etcd != nil {
 		return c.etcd, nil
 	}
@@ -105,10 +113,30 @@ func (c *cli) connect() (*clientv3.Client, error) {
 	}
 	cli, err := clientv3.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("etcd at %s: %w", strings.Join(g.endpoints, ","), err)
+		return nil, fmt.Errorf("etcd at %s: %w", g.shownEndpoints(), err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, g.dialTimeout)
+	defer cancel()
+	conn := cli.ActiveConnection()
+	for st := conn.GetState(); st != connectivity.Ready; st = conn.GetState() {
+		conn.Connect()
+		if !conn.WaitForStateChange(ctx, st) {
+			cli.Close()
+			return nil, fmt.Errorf("no connection to etcd at %s within --dial-timeout %v: is it running, and are the endpoints and TLS flags right?", g.shownEndpoints(), g.dialTimeout)
+		}
 	}
 	c.etcd = cli
 	return cli, nil
+}
+
+// shownEndpoints are the endpoints as errors show them: without a user or
+// password, if one was written into a URL.
+func (g *globals) shownEndpoints() string {
+	shown := make([]string, len(g.endpoints))
+	for i, e := range g.endpoints {
+		shown[i] = schema.RedactURL(e)
+	}
+	return strings.Join(shown, ",")
 }
 
 // askPassword reads the password of name from the terminal, without

@@ -72,7 +72,7 @@ func ask(ctx context.Context, server, name string) served {
 		s.Error = "no answer: " + shortNetError(err)
 		return s
 	case r.Rcode == dns.RcodeRefused:
-		s.Error = "REFUSED: bgctl's address is outside the server's preview networks"
+		s.Error = "REFUSED: the name is outside the server's zones, or bgctl's address outside its preview networks"
 		return s
 	case r.Rcode != dns.RcodeSuccess:
 		s.Error = dns.RcodeToString[r.Rcode]

@@ -70,7 +70,7 @@ func (c *cli) record(n *name, entry historyEntry) ([]clientv3.Cmp, []clientv3.Op
 
 // readHistory is n's history, oldest first.
 func (c *cli) readHistory(ctx context.Context, n string) ([]historyEntry, error) {
-	cli, err := c.connect()
+	cli, err := c.connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -132,7 +132,7 @@ compaction; the last 100 entries per name are kept. Changes made with etcdctl ar
 			for _, ch := range e.Changes {
 				chs = append(chs, ch.Field+" "+orNone(ch.From)+" -> "+orNone(ch.To))
 			}
-			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Revision, e.Time.Local().Format(time.DateTime), e.User, e.Command, strings.Join(chs, "; "), e.Reason)
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%s\t%s\n", e.Revision, e.Time.Local().Format("2006-01-02 15:04:05 MST"), e.User, e.Command, strings.Join(chs, "; "), e.Reason)
 		}
 		return w.Flush()
 	},

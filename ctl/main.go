@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/spf13/pflag"
+	"golang.org/x/term"
 )
 
 // IO is where a command reads and writes, and what it knows of the world
@@ -214,9 +215,7 @@ func recordedCommand(cmd *command, fs *pflag.FlagSet) string {
 	return strings.Join(parts, " ")
 }
 
-// stdio is the process's own IO.
+// Stdio is the process's own IO.
 func Stdio() IO {
-	fi, err := os.Stdin.Stat()
-	return IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
-		Terminal: err == nil && fi.Mode()&os.ModeCharDevice != 0}
+	return IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stdin.Fd()))}
 }

@@ -61,7 +61,7 @@ func (n *name) revision() int64 {
 // number of each one's newest history entry. A name with no keys is
 // returned empty: whether that is an error is the command's to say.
 func (c *cli) read(ctx context.Context, names []string) (map[string]*name, int64, error) {
-	cli, err := c.connect()
+	cli, err := c.connect(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -93,7 +93,7 @@ func (c *cli) read(ctx context.Context, names []string) (map[string]*name, int64
 
 // readAll reads every name under the prefix.
 func (c *cli) readAll(ctx context.Context) (map[string]*name, int64, error) {
-	cli, err := c.connect()
+	cli, err := c.connect(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -119,7 +119,7 @@ func (c *cli) readAll(ctx context.Context) (map[string]*name, int64, error) {
 
 // etcdError says what failed against which endpoints.
 func (c *cli) etcdError(what string, err error) error {
-	return fmt.Errorf("%s from etcd at %s: %w", what, strings.Join(c.globals.endpoints, ","), err)
+	return fmt.Errorf("%s from etcd at %s: %w", what, c.globals.shownEndpoints(), err)
 }
 
 // dir is the etcd directory of a name's keys.

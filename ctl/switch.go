@@ -113,7 +113,7 @@ func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) 
 	if o.lowerTTL != 0 && o.confirmWithin == 0 {
 		return usagef("--lower-ttl needs --confirm-within: the lowered ttl holds while the flip is a trial")
 	}
-	if o.confirmWithin < 0 || (o.confirmWithin > 0 && o.confirmWithin < time.Second) {
+	if c.flagGiven("confirm-within") && o.confirmWithin < time.Second {
 		return usagef("--confirm-within %v: want at least 1s", o.confirmWithin)
 	}
 	if _, err := schema.ParseTTL(itoa(o.lowerTTL), o.maxTTL); o.lowerTTL != 0 && err != nil {
@@ -126,14 +126,9 @@ func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) 
 	if err := c.managed(ns); err != nil {
 		return err
 	}
-	flips, err := c.plan(ns, pick)
+	flips, err := c.plan(ctx, ns, servers, pick)
 	if err != nil {
 		return err
-	}
-	for i := range flips { // the servers know the Corefile's ttl
-		if f := &flips[i]; !f.knownTTL && len(servers) > 0 {
-			f.fromTTL, f.knownTTL = servedTTL(ctx, servers, f.name, f.fromTTL)
-		}
 	}
 	var lease clientv3.LeaseID
 	var trialUntil time.Time
@@ -147,7 +142,7 @@ func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) 
 		for _, f := range flips {
 			chosen[f.name] = f.to
 		}
-		if flips, err = c.plan(ns, func(n string, _ view) schema.Colour { return chosen[n] }); err != nil {
+		if flips, err = c.plan(ctx, ns, servers, func(n string, _ view) schema.Colour { return chosen[n] }); err != nil {
 			return c.revoke(lease, err)
 		}
 	}
@@ -191,8 +186,9 @@ func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) 
 }
 
 // plan works out each name's flip, and refuses any the plugin would not
-// answer: a name not served, a colour without a target.
-func (c *cli) plan(ns map[string]*name, pick func(string, view) schema.Colour) ([]flip, error) {
+// answer (a name not served, a colour without a target) and a --lower-ttl
+// that is not lower. The servers, if any, say the Corefile's ttl.
+func (c *cli) plan(ctx context.Context, ns map[string]*name, servers []string, pick func(string, view) schema.Colour) ([]flip, error) {
 	var flips []flip
 	for _, n := range slices.Sorted(maps.Keys(ns)) {
 		v := ns[n].view(c.opts.maxTTL)
@@ -209,7 +205,13 @@ func (c *cli) plan(ns map[string]*name, pick func(string, view) schema.Colour) (
 		}
 		f := flip{name: n, from: v.answers(), to: to, hadTrial: v.trial != nil}
 		f.fromTTL, f.knownTTL = v.answeredTTL()
+		if !f.knownTTL && len(servers) > 0 {
+			f.fromTTL, f.knownTTL = servedTTL(ctx, servers, n, f.fromTTL)
+		}
 		f.trial = c.opts.confirmWithin > 0 && v.active != to
+		if lower := c.opts.lowerTTL; f.trial && lower > 0 && uint32(lower) > f.fromTTL {
+			return nil, usagef("--lower-ttl %d is above %s's TTL of %d s: it would raise it", lower, n, f.fromTTL)
+		}
 		flips = append(flips, f)
 	}
 	return flips, nil
@@ -237,7 +239,7 @@ func (c *cli) startTrial(ctx context.Context, ns map[string]*name, rev int64, fl
 			}
 		}
 	}
-	cli, err := c.connect()
+	cli, err := c.connect(ctx)
 	if err != nil {
 		return nil, 0, 0, time.Time{}, err
 	}
@@ -338,7 +340,7 @@ func (c *cli) printFlip(f flip, at int64, now, trialUntil time.Time) {
 	w := c.io.Stdout
 	switch {
 	case f.trial:
-		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d): bgctl confirm %s keeps it, else %s comes back by itself then\n",
+		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d): bgctl confirm %s keeps it, else %s comes back by itself by then\n",
 			f.name, f.from, f.to, clock(trialUntil), at, f.name, f.from)
 	case f.hadTrial && f.from != f.to:
 		fmt.Fprintf(w, "%s: trial of %s ended, back to %s (revision %d)\n", f.name, f.from, f.to, at)
@@ -358,6 +360,9 @@ func (c *cli) printFlip(f flip, at int64, now, trialUntil time.Time) {
 		note = " if the Corefile's ttl is the default (the name has no ttl key; with --dns, bgctl asks the servers)"
 	}
 	fmt.Fprintf(w, "%s drained from caches by %s, TTL %d s%s\n", f.from, clock(now.Add(time.Duration(ttl)*time.Second)), ttl, note)
+	if f.trial && time.Duration(ttl)*time.Second > c.opts.confirmWithin {
+		fmt.Fprintf(c.io.Stderr, "Warning: %s's trial (%v) is shorter than its TTL (%d s): clients that get %s keep it for up to %d s after a revert\n", f.name, c.opts.confirmWithin, ttl, f.to, ttl)
+	}
 }
 
 // waitForServers waits until every server answers each flip's colour, as

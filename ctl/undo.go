@@ -53,6 +53,10 @@ func (c *cli) undo(n *name, entries []historyEntry) (*edit, error) {
 	if v := n.view(c.opts.maxTTL); v.trial != nil {
 		return nil, fmt.Errorf("%s is on a trial of %s: bgctl confirm or bgctl rollback it first", n.name, v.trial.Colour)
 	}
+	if k := len(entries); c.opts.toRevision == 0 && k > 0 && onlyTrial(entries[k-1]) {
+		return nil, fmt.Errorf("bgctl's last change to %s (revision %d, %s) was a trial, which has ended: there is nothing of it to undo; bgctl history %s, then undo --to-revision N to go further back",
+			n.name, entries[k-1].Revision, entries[k-1].Command, n.name)
+	}
 	// Trial keys are left out: their leases are gone.
 	var kept []historyEntry
 	for _, e := range entries {
@@ -98,7 +102,14 @@ func (c *cli) undo(n *name, entries []historyEntry) (*edit, error) {
 				schema.Key(c.globals.prefix, n.name, f), quoteOrNone(redactPtr(f, nowP)), quoteOrNone(redactPtr(f, left)))
 		}
 	}
+	for _, u := range undone {
+		fmt.Fprintf(c.io.Stdout, "undoing revision %d: %s\n", u.Revision, u.Command)
+	}
 	return e, nil
+}
+
+func onlyTrial(e historyEntry) bool {
+	return !slices.ContainsFunc(e.Changes, func(ch change) bool { return ch.Field != schema.FieldTrial })
 }
 
 func quoteOrNone(s *string) string {

@@ -42,7 +42,7 @@ func (e *edit) effective() bool {
 // read at revision read: a change by someone else in between makes it fail,
 // it never overwrites one. It returns the revision of the change.
 func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*edit) (int64, error) {
-	cli, err := c.connect()
+	cli, err := c.connect(ctx)
 	if err != nil {
 		return 0, err
 	}

@@ -58,6 +58,11 @@ func TestBgctlTrialRevertsOnLeaseExpiry(t *testing.T) {
 	if st := parseJSON[statusJSON](t, mustBgctl(t, etcd.endpoint, "status", "-o", "json")); st[0].Trial != "" || st[0].Active != "blue" || st[0].Answers != "blue" {
 		t.Errorf("status after the revert: %+v", st[0])
 	}
+	// The trial is over: undo has nothing of it to put back, and says so
+	// rather than undo the change before it.
+	if r := bgctl(t, etcd.endpoint, "undo", "app.example.org"); r.code != 1 || !strings.Contains(r.stderr.String(), "was a trial, which has ended") {
+		t.Errorf("undo after a trial reverted: %s", r)
+	}
 
 	// Confirmed in time: green stays, with its own ttl.
 	mustBgctl(t, etcd.endpoint, "switch", "app.example.org", "--to", "green", "--confirm-within", "1m", "--lower-ttl", "1")
