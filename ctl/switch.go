@@ -91,6 +91,9 @@ func maxTTLFlag(fs *pflag.FlagSet, o *options) {
 	fs.Uint32Var(&o.maxTTL, "max-ttl", schema.DefaultMaxTTL, "the Corefile's max_ttl: the largest ttl the plugin takes")
 }
 
+// etcdLeaseCheck is how often etcd revokes the leases that ran out.
+const etcdLeaseCheck = 500 * time.Millisecond
+
 // A flip is what switch does to one name.
 type flip struct {
 	name     string
@@ -252,8 +255,9 @@ func (c *cli) startTrial(ctx context.Context, ns map[string]*name, rev int64, fl
 		return nil, 0, 0, time.Time{}, c.etcdError("granting a lease", err)
 	}
 	// The lease runs out at the grant plus its TTL (etcd may raise a short
-	// TTL to its minimum); shown rounded up to the second.
-	until := granted.Add(time.Duration(lr.TTL) * time.Second).Truncate(time.Second).Add(time.Second).UTC()
+	// TTL to its minimum), and etcd looks for leases that ran out twice a
+	// second: the trial is over by then, rounded up to the second.
+	until := granted.Add(time.Duration(lr.TTL)*time.Second + etcdLeaseCheck).Truncate(time.Second).Add(time.Second).UTC()
 	if wait == 0 {
 		return ns, rev, lr.ID, until, nil
 	}

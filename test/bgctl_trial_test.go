@@ -50,7 +50,7 @@ func TestBgctlTrialRevertsOnLeaseExpiry(t *testing.T) {
 	}
 	waitFor(t, "blue back", 10*time.Second, func() bool { a, ttl := aTTL(t, udp, "app.example.org"); return a == "10.0.1.1" && ttl == 2 })
 	back := time.Now()
-	t.Logf("trial reverted in DNS %v after the test's watch saw etcd delete the trial key; %v after the until the trial states (%s), which bgctl rounds up to the second",
+	t.Logf("trial reverted in DNS %v after the test's watch saw etcd delete the trial key; %v after the until the trial states (%s), the time bgctl says it is over by",
 		back.Sub(deleted).Round(time.Microsecond), back.Sub(deadline).Round(time.Millisecond), until[1])
 	if got := metricValue(t, "coredns_bluegreen_trial_until_timestamp_seconds", "name", "app.example.org"); got != 0 {
 		t.Errorf("trial_until_timestamp_seconds after the revert = %v, want no series", got)
