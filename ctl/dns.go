@@ -164,13 +164,17 @@ func until(ctx context.Context, servers []string, name string, timeout time.Dura
 					took[i] = time.Since(start)
 					return
 				}
-				if out[i].Error != "" && !retry {
-					return
+				wait := 10 * time.Millisecond // a server that answers catches up within milliseconds
+				if out[i].Error != "" {
+					if !retry {
+						return
+					}
+					wait = 200 * time.Millisecond // one that does not may be restarting; no need to flood it
 				}
 				select {
 				case <-ctx.Done():
 					return
-				case <-time.After(10 * time.Millisecond):
+				case <-time.After(wait):
 				}
 			}
 		})

@@ -183,9 +183,9 @@ func TestBgctlSetStatusRefusals(t *testing.T) {
 	etcd.put(t, "/bluegreen/app.example.org/canary", "150")
 	etcd.put(t, "/bluegreen/app.example.org/actve", "green")
 	var txt string
-	waitFor(t, "the bad canary in the TXT state", 10*time.Second, func() bool {
+	waitFor(t, "both keys ignored in the TXT state", 10*time.Second, func() bool {
 		txt = strings.ReplaceAll(stateTXT(t, udp, "app.example.org"), `\"`, `"`)
-		return strings.Contains(txt, "ignored=canary")
+		return strings.Contains(txt, "ignored=canary") && strings.Contains(txt, "ignored=actve")
 	})
 	st := parseJSON[statusJSON](t, mustBgctl(t, etcd.endpoint, "status", "-o", "json", "--dns", udp))
 	if len(st) != 1 || st[0].Name != "app.example.org" || st[0].Active != "blue" || st[0].Blue != "10.0.1.1" || st[0].Green != "10.0.2.1" || st[0].Canary != "150" || st[0].Answers != "blue" {
@@ -219,6 +219,7 @@ func TestBgctlSwitchHistory(t *testing.T) {
 	etcd.putName(t, "api.example.org", "blue", "10.0.1.2", "10.0.2.2")
 	etcd.put(t, "/bluegreen/idle.example.org/blue", "10.0.1.3")
 	etcd.put(t, "/bluegreen/idle.example.org/active", "blue")
+	waitFor(t, "the names served", 10*time.Second, func() bool { a, _ := aTTL(t, udp, "idle.example.org"); return a == "10.0.1.3" })
 
 	r := bgctl(t, etcd.endpoint, "switch", "idle.example.org", "app.example.org", "--to", "green")
 	if r.code != 1 || !strings.Contains(r.stderr.String(), "idle.example.org: green has no target (/bluegreen/idle.example.org/green is not set") {
