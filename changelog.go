@@ -61,11 +61,14 @@ func logChanges(name string, was, now *entry, rev int64) {
 func logTrial(name string, was *schema.Trial, now *entry, rev int64) {
 	switch t := now.trial; {
 	case t != nil && (was == nil || *was != *t):
-		ttl := ""
+		more := ""
 		if t.HasTTL {
-			ttl = fmt.Sprintf(", ttl %d", t.TTL)
+			more += fmt.Sprintf(", ttl %d", t.TTL)
 		}
-		log.Infof("%s: trial of %s until %s%s (revision %d)", name, t.Colour, t.Until.Format(time.RFC3339), ttl, rev)
+		if t.HasCanary {
+			more += fmt.Sprintf(", canary %d", t.Canary)
+		}
+		log.Infof("%s: trial of %s until %s%s (revision %d)", name, t.Colour, t.Until.Format(time.RFC3339), more, rev)
 	case t == nil && was != nil && now.active == was.Colour:
 		log.Infof("%s: trial of %s ended, %s stays (revision %d)", name, was.Colour, now.active, rev)
 		trialsEndedTotal.WithLabelValues("kept").Inc()

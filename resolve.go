@@ -115,6 +115,9 @@ func resolve(k *nameKeys, h health, pol policy) *entry {
 	if k.canary.ok {
 		e.canary = k.canary.value
 	}
+	if e.trial != nil && e.trial.HasCanary {
+		e.canary = e.trial.Canary
+	}
 	if k.check.ok {
 		e.check = k.check.value.Value()
 	}

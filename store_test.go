@@ -502,6 +502,26 @@ func TestStoreTrial(t *testing.T) {
 	if got := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("kept")) - kept; got != 1 {
 		t.Errorf("trials kept %v, want 1", got)
 	}
+
+	// A release's canary step: a trial of the active colour with a share
+	// for the other one, which goes with the lease too.
+	s.apply([]keyValue{{key: trial.key, value: "green until=2026-11-24T12:13:00Z canary=30", rev: 10, lease: 0x1234}})
+	if e := snap.Load().get(app); e.active != schema.Green || e.canary != 30 || !strings.Contains(txtOf(e), "canary=30") {
+		t.Errorf("during a trial with canary=30: active %s, canary %d, TXT %s", e.active, e.canary, txtOf(e))
+	}
+	s.apply([]keyValue{{key: trial.key, rev: 11, deleted: true}})
+	if e := snap.Load().get(app); e.active != schema.Green || e.canary != 0 {
+		t.Errorf("after the canary trial: active %s, canary %d", e.active, e.canary)
+	}
+	for _, want := range []string{
+		"app.example.org: trial of green until 2026-11-24T12:13:00Z, canary 30 (revision 10)",
+		"app.example.org: canary 0 -> 30 (revision 10)",
+		"app.example.org: canary 30 -> 0 (revision 11)",
+	} {
+		if !strings.Contains(logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, logs)
+		}
+	}
 }
 
 // A trial the plugin cannot take is ignored, and says why: the name answers

@@ -11,7 +11,7 @@
 //	/bluegreen/app.example.org/ttl      seconds, optional
 //	/bluegreen/app.example.org/canary   0 to 100, optional: percent of clients sent to the idle colour
 //	/bluegreen/app.example.org/check    tcp://:PORT, http://:PORT/PATH or https://:PORT/PATH, optional
-//	/bluegreen/app.example.org/trial    green until=2026-11-24T12:13:00Z [ttl=5], on a lease: answered in place of active while the lease lives
+//	/bluegreen/app.example.org/trial    green until=2026-11-24T12:13:00Z [ttl=5] [canary=30], on a lease: answered in place of active while the lease lives
 //
 // It needs nothing but the standard library.
 package schema
