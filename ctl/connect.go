@@ -26,6 +26,7 @@ type globals struct {
 	endpoints      []string
 	prefix         string
 	historyPrefix  string
+	releasePrefix  string
 	user           string
 	password       string
 	cacert         string
@@ -38,6 +39,7 @@ func (g *globals) define(fs *pflag.FlagSet) {
 	fs.StringSliceVar(&g.endpoints, "endpoints", []string{"http://127.0.0.1:2379"}, "etcd endpoints, comma separated")
 	fs.StringVar(&g.prefix, "prefix", "/bluegreen/", "the etcd prefix of the names, as the Corefile's prefix option")
 	fs.StringVar(&g.historyPrefix, "history-prefix", "", "the etcd prefix of bgctl's history (default: the prefix with -history, /bluegreen-history/)")
+	fs.StringVar(&g.releasePrefix, "release-prefix", "", "the etcd prefix of running releases, which abort, pause and resume talk to (default: the prefix with -release, /bluegreen-release/)")
 	fs.StringVar(&g.user, "user", "", "etcd user, NAME or NAME:PASSWORD; asks for the password when it is left out")
 	fs.StringVar(&g.password, "password", "", "etcd password, when --user gives only the name")
 	fs.StringVar(&g.cacert, "cacert", "", "verify etcd's certificate with this CA bundle")
@@ -77,8 +79,13 @@ func (g *globals) fromEnv(top, fs *pflag.FlagSet, getenv func(string) string) er
 	if g.historyPrefix == "" {
 		g.historyPrefix = strings.TrimSuffix(g.prefix, "/") + "-history/"
 	}
-	if !strings.HasSuffix(g.historyPrefix, "/") || strings.HasPrefix(g.historyPrefix, g.prefix) {
-		return usagef("--history-prefix %q: want a path ending with / outside --prefix %s, where the plugin would take its keys for names", g.historyPrefix, g.prefix)
+	if g.releasePrefix == "" {
+		g.releasePrefix = strings.TrimSuffix(g.prefix, "/") + "-release/"
+	}
+	for flag, p := range map[string]string{"--history-prefix": g.historyPrefix, "--release-prefix": g.releasePrefix} {
+		if !strings.HasSuffix(p, "/") || strings.HasPrefix(p, g.prefix) {
+			return usagef("%s %q: want a path ending with / outside --prefix %s, where the plugin would take its keys for names", flag, p, g.prefix)
+		}
 	}
 	return nil
 }

@@ -24,7 +24,12 @@ type served struct {
 	TTL      string `json:"ttl,omitempty"`
 	Revision int64  `json:"revision,omitempty"`
 	Synced   int64  `json:"synced,omitempty"`
-	Error    string `json:"error,omitempty"`
+	// What the server's health checks found: a failover, a canary paused
+	// because the idle colour is down, the addresses that are down.
+	Failover     string   `json:"failover,omitempty"`
+	CanaryPaused string   `json:"canary_paused,omitempty"`
+	Down         []string `json:"down,omitempty"`
+	Error        string   `json:"error,omitempty"`
 }
 
 func dnsFlags(fs *pflag.FlagSet, o *options, what string) {
@@ -98,6 +103,11 @@ func ask(ctx context.Context, server, name string) served {
 				s.Synced, _ = strconv.ParseInt(v, 10, 64)
 			case "failover": // "blue is down, answering green"
 				s.Answers = v[strings.LastIndexByte(v, ' ')+1:]
+				s.Failover = v
+			case "canary_paused":
+				s.CanaryPaused = v
+			case "down":
+				s.Down = append(s.Down, v)
 			}
 		}
 	}

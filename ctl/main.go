@@ -28,6 +28,9 @@ type IO struct {
 	// Terminal reports whether stdin is a terminal a person answers at:
 	// retire asks there, and --user NAME asks for the password there.
 	Terminal bool
+	// Live reports whether stdout is a terminal a person watches: release
+	// keeps a status line up to date there.
+	Live bool
 }
 
 // Exit codes, as etcdctl and kubectl use them.
@@ -58,11 +61,15 @@ type options struct {
 	maxTTL                          uint32
 	toRevision                      int64
 	yes                             bool
+	file                            string
+	dryRun                          bool
+	leaseTTL                        time.Duration
 }
 
 var commands = []*command{
 	statusCommand, setCommand, switchCommand, confirmCommand, rollbackCommand,
 	canaryCommand, promoteCommand, historyCommand, undoCommand, retireCommand,
+	releaseCommand, abortCommand, pauseCommand, resumeCommand,
 }
 
 // usageError is a command line bgctl cannot run: exit 2.
@@ -217,5 +224,5 @@ func recordedCommand(cmd *command, fs *pflag.FlagSet) string {
 
 // Stdio is the process's own IO.
 func Stdio() IO {
-	return IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stdin.Fd()))}
+	return IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stdin.Fd())), Live: term.IsTerminal(int(os.Stdout.Fd()))}
 }

@@ -255,9 +255,8 @@ func (c *cli) startTrial(ctx context.Context, ns map[string]*name, rev int64, fl
 		return nil, 0, 0, time.Time{}, c.etcdError("granting a lease", err)
 	}
 	// The lease runs out at the grant plus its TTL (etcd may raise a short
-	// TTL to its minimum), and etcd looks for leases that ran out twice a
-	// second: the trial is over by then, rounded up to the second.
-	until := granted.Add(time.Duration(lr.TTL)*time.Second + etcdLeaseCheck).Truncate(time.Second).Add(time.Second).UTC()
+	// TTL to its minimum).
+	until := trialEnd(granted, time.Duration(lr.TTL)*time.Second)
 	if wait == 0 {
 		return ns, rev, lr.ID, until, nil
 	}

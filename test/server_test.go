@@ -5,17 +5,21 @@
 package test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log"
 	"os"
+	"os/signal"
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/bluegreen-dns/bluegreen"
+	"github.com/bluegreen-dns/bluegreen/ctl"
 	"github.com/coredns/caddy"
 	"github.com/coredns/coredns/core/dnsserver"
 	ctest "github.com/coredns/coredns/test"
@@ -25,6 +29,12 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(bgctlProcess) == "1" { // the test binary run as bgctl, by startBgctl
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		code := ctl.Main(ctx, os.Args[1:], ctl.Stdio())
+		stop()
+		os.Exit(code)
+	}
 	dnsserver.Directives = bluegreen.InsertDirective(dnsserver.Directives)
 	os.Exit(m.Run())
 }

@@ -1,0 +1,679 @@
+package ctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/spf13/pflag"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+var releaseCommand = &command{
+	name: "release", args: "-f PLAN.yaml [--dry-run] [--dns ADDR,...]",
+	short: "Run a whole gated release from a plan: smoke tests, canary steps, analysis, automatic rollback",
+	long: `Releases the plan's names to its colour: first every smoke test against every address of that
+colour (one failure stops the release before any client is sent there, and nothing is written);
+then each step's share of clients, one transaction for all names, watched for the bake time
+with the plan's analysis; then the final flip, as a trial for confirm_within if the plan says so.
+
+failure_limit failed analyses in a row, bgctl abort NAME from anywhere, or Ctrl-C roll every
+name back to the old colour at once, and bgctl exits 1. bgctl pause NAME and bgctl resume NAME
+hold and continue the bake. Every step is put on a lease that bgctl keeps alive: if bgctl
+dies, etcd drops the lease and the names go back to the old colour by themselves within
+--lease-ttl.
+
+--dry-run checks the plan against etcd, runs the smoke tests and prints the schedule; it
+writes nothing.`,
+	flags: func(fs *pflag.FlagSet, o *options) {
+		fs.StringVarP(&o.file, "filename", "f", "", "the plan: a YAML file, or - for stdin")
+		fs.BoolVar(&o.dryRun, "dry-run", false, "check the plan, run the smoke tests and print the schedule; write nothing")
+		fs.DurationVar(&o.leaseTTL, "lease-ttl", 15*time.Second, "if bgctl dies mid-release, the names go back to the old colour within this long")
+		dnsFlags(fs, o, "for the plugin's health state (analysis: health: true)")
+		maxTTLFlag(fs, o)
+	},
+	run: func(ctx context.Context, c *cli, args []string) error {
+		o := c.opts
+		switch {
+		case len(args) > 0:
+			return usagef("release takes no names: the plan has them (-f PLAN.yaml)")
+		case o.file == "":
+			return usagef("-f PLAN.yaml is required")
+		case o.leaseTTL < 2*time.Second:
+			return usagef("--lease-ttl %v: want at least 2s, for etcd's keep-alives to arrive in time", o.leaseTTL)
+		}
+		p, err := readPlan(o.file, c.io.Stdin)
+		if err != nil {
+			return err
+		}
+		servers, err := o.servers()
+		if err != nil {
+			return err
+		}
+		if p.Analysis != nil && p.Analysis.Health && len(servers) == 0 {
+			return p.errorf("analysis.health", "needs --dns: the CoreDNS servers to ask for the plugin's health state")
+		}
+		r := &release{c: c, plan: p, servers: servers, ttl: map[string]uint32{}, out: &progress{w: c.io.Stdout, live: c.io.Live}}
+		defer r.out.done()
+		if err := r.load(ctx); err != nil {
+			return err
+		}
+		if err := r.gate(ctx); err != nil {
+			return err
+		}
+		if o.dryRun {
+			r.schedule()
+			return nil
+		}
+		return r.run(ctx)
+	},
+}
+
+// A release is one run of a plan.
+type release struct {
+	c       *cli
+	plan    *plan
+	servers []string
+	targets []smokeTarget     // every address of the colour released
+	ttl     map[string]uint32 // each name's TTL before the release
+	lower   time.Duration     // how long answers with the old ttl may stay in caches, with lower_ttl
+	out     *progress
+
+	read  map[string]*name // the names as bgctl read them before its last write
+	wrote int64            // the revision of that write; 0 before the first
+
+	lease    clientv3.LeaseID
+	kept     <-chan *clientv3.LeaseKeepAliveResponse
+	requests clientv3.WatchChan
+	stop     context.CancelFunc // ends the keep-alives and the watch
+	state    releaseState
+
+	step, share int  // the step in effect (from 1) and its share of clients on the new colour
+	failed      int  // analyses failed in a row
+	paused      bool // by bgctl pause
+}
+
+// load reads the plan's names and refuses any a release cannot take, naming
+// the plan's line.
+func (r *release) load(ctx context.Context) error {
+	p, c := r.plan, r.c
+	ns, _, err := c.read(ctx, p.Names)
+	if err != nil {
+		return err
+	}
+	for i, n := range p.Names {
+		at := fmt.Sprintf("names.%d", i)
+		v := ns[n].view(c.opts.maxTTL)
+		switch {
+		case len(ns[n].keys) == 0:
+			return p.errorf(at, "%s is not managed: etcd holds no key under %s", n, c.dir(n))
+		case !v.serving():
+			return p.errorf(at, "%s is not served: bgctl status %s says why", n, n)
+		case v.trial != nil:
+			return p.errorf(at, "%s is on a trial of %s: bgctl confirm or bgctl rollback it first", n, v.trial.Colour)
+		case v.active == p.to:
+			return p.errorf(at, "%s answers %s already", n, p.to)
+		case v.canary > 0:
+			return p.errorf(at, "%s has a canary share of %d %%: a release sets the share itself; bgctl canary %s 0 first", n, v.canary, n)
+		case !v.targets[p.to].Set():
+			return p.errorf(at, "%s has no %s target: bgctl set %s --%s TARGET first", n, p.to, n, p.to)
+		case p.Analysis != nil && p.Analysis.Health && ns[n].keys[schema.FieldCheck] == nil:
+			return p.errorf("analysis.health", "%s has no check key, so the plugin does not probe it: bgctl set %s --check URL, or drop health", n, n)
+		}
+		if st, _, err := c.readState(ctx, n); err == nil {
+			return p.errorf(at, "a release of %s is running already: %s", n, st.describe())
+		} else if !errors.As(err, new(*noReleaseError)) {
+			return err
+		}
+		ttl, known := v.answeredTTL()
+		if !known && len(r.servers) > 0 {
+			ttl, _ = servedTTL(ctx, r.servers, n, ttl)
+		}
+		r.ttl[n] = ttl
+		if p.LowerTTL > 0 && uint32(p.LowerTTL) > ttl {
+			return p.errorf("lower_ttl", "%d is above %s's TTL of %d s: it would raise it", p.LowerTTL, n, ttl)
+		}
+		if p.LowerTTL > 0 {
+			r.lower = max(r.lower, time.Duration(ttl)*time.Second)
+		}
+	}
+	r.read = ns
+	r.targets = smokeTargets(ns, p.Names, p.to)
+	return nil
+}
+
+// gate runs every smoke test against every address of the colour
+// released: one failure stops the release before anything is written.
+func (r *release) gate(ctx context.Context) error {
+	p := r.plan
+	if len(p.Smoke) == 0 {
+		r.out.event("no smoke tests in the plan: nothing is checked before clients are sent to %s", p.to)
+		return nil
+	}
+	r.out.event("smoke: %d tests against %d addresses of %s", len(p.Smoke), len(r.targets), p.to)
+	passed, failures := runSmoke(ctx, p.Smoke, r.targets)
+	for _, f := range failures {
+		r.out.event("FAILED %s", f)
+	}
+	if len(failures) > 0 {
+		msg := fmt.Sprintf("%d of %d smoke tests failed, first %s: nothing was written, %s goes on serving %s", len(failures), passed+len(failures), failures[0], p.from, joinNames(p.Names))
+		if !r.c.opts.dryRun {
+			r.notify("abort", msg)
+		}
+		return errors.New(msg)
+	}
+	r.out.event("smoke: %d passed", passed)
+	return nil
+}
+
+// schedule prints what the release would do, if it started now.
+func (r *release) schedule() {
+	p, w := r.plan, r.c.io.Stdout
+	at := time.Now()
+	fmt.Fprintf(w, "\n%s: %s -> %s; the schedule if it started now:\n", joinNames(p.Names), p.from, p.to)
+	if r.lower > 0 {
+		fmt.Fprintf(w, "  %s  ttl -> %d; wait %v for answers with the old ttl to expire from caches\n", clock(at), p.LowerTTL, r.lower)
+		at = at.Add(r.lower)
+	}
+	for i, s := range p.Steps {
+		fmt.Fprintf(w, "  %s  step %d/%d: %d %% of clients on %s, watched %v%s\n", clock(at), i+1, len(p.Steps), s, p.to, p.bake, r.analysisNote())
+		at = at.Add(p.bake)
+	}
+	switch {
+	case p.ConfirmWithin.set:
+		fmt.Fprintf(w, "  %s  done: %s on trial until %s, reverting unless bgctl confirm runs by then\n", clock(at), p.to, clock(at.Add(p.ConfirmWithin.Duration)))
+	default:
+		fmt.Fprintf(w, "  %s  done: %s for good\n", clock(at), p.to)
+	}
+	fmt.Fprintln(w, "nothing was written (--dry-run)")
+}
+
+func (r *release) analysisNote() string {
+	a := r.plan.Analysis
+	if a == nil || r.plan.bake == 0 {
+		return ""
+	}
+	return fmt.Sprintf(", analysed every %v (rollback after %d failed in a row)", a.Interval.Duration, a.FailureLimit)
+}
+
+const (
+	stateRunning = "running"
+	statePaused  = "paused"
+	stateWaiting = "waiting for caches"
+)
+
+var (
+	errLeaseLost   = errors.New("the release's lease is gone (etcd out of reach for longer than --lease-ttl?): etcd dropped the release's keys, and the names went back by themselves")
+	errInterrupted = errors.New("interrupted")
+)
+
+// run walks the plan on a lease, and rolls back on any failure.
+func (r *release) run(ctx context.Context) error {
+	p := r.plan
+	if err := r.begin(ctx); err != nil {
+		return err
+	}
+	defer r.stop()
+	r.notify("start", fmt.Sprintf("release of %s to %s started", joinNames(p.Names), p.to))
+	shares := make([]string, len(p.Steps))
+	for i, s := range p.Steps {
+		shares[i] = itoa(s)
+	}
+	r.out.event("release of %s: %s -> %s in %d steps (%s %%); if bgctl stops, they go back to %s within %v",
+		joinNames(p.Names), p.from, p.to, len(p.Steps), strings.Join(shares, ", "), p.from, r.c.opts.leaseTTL)
+	if err := r.walk(ctx); err != nil {
+		return r.rollback(err)
+	}
+	return r.finish(ctx)
+}
+
+// begin grants the release's lease and keeps it alive, puts the state keys
+// on it (refusing if another release took a name meanwhile), and watches
+// for requests.
+func (r *release) begin(ctx context.Context) error {
+	c, p := r.c, r.plan
+	cli, err := c.connect(ctx)
+	if err != nil {
+		return err
+	}
+	gctx, cancel := c.timeout(ctx)
+	defer cancel()
+	lr, err := cli.Grant(gctx, int64(c.opts.leaseTTL.Round(time.Second)/time.Second))
+	if err != nil {
+		return c.etcdError("granting the release's lease", err)
+	}
+	r.lease = lr.ID
+	// Not the command's context, which Ctrl-C cancels: the rollback still
+	// needs the lease and etcd.
+	var kctx context.Context
+	kctx, r.stop = context.WithCancel(context.Background())
+	if r.kept, err = cli.KeepAlive(kctx, r.lease); err != nil {
+		return r.end(c.etcdError("keeping the release's lease alive", err))
+	}
+	host, _ := os.Hostname()
+	r.state = releaseState{Plan: p.file, Names: p.Names, From: p.from.String(), To: p.to.String(), Steps: len(p.Steps),
+		State: stateRunning, User: c.who(), Host: host, PID: os.Getpid(), Started: time.Now().UTC()}
+	data, _ := json.Marshal(r.state)
+	var conds []clientv3.Cmp
+	var ops []clientv3.Op
+	for _, n := range p.Names {
+		conds = append(conds, clientv3.Compare(clientv3.CreateRevision(c.stateKey(n)), "=", 0))
+		ops = append(ops, clientv3.OpPut(c.stateKey(n), string(data), clientv3.WithLease(r.lease)))
+	}
+	tctx, cancel2 := c.timeout(ctx)
+	defer cancel2()
+	resp, err := cli.Txn(tctx).If(conds...).Then(ops...).Commit()
+	switch {
+	case err != nil:
+		return r.end(c.etcdError("writing the release's state", err))
+	case !resp.Succeeded:
+		return r.end(fmt.Errorf("another release of %s started meanwhile: nothing was written", joinNames(p.Names)))
+	}
+	r.requests = cli.Watch(kctx, c.globals.releasePrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	return nil
+}
+
+// end stops keeping the lease alive and revokes it, so that what is on it
+// goes at once, and returns err.
+func (r *release) end(err error) error {
+	r.stop()
+	ctx, cancel := r.c.timeout(context.Background())
+	defer cancel()
+	if _, rerr := r.c.etcd.Revoke(ctx, r.lease); rerr != nil && err == nil {
+		err = fmt.Errorf("revoking the release's lease %x: %v; it runs out within %v", r.lease, rerr, r.c.opts.leaseTTL)
+	}
+	return err
+}
+
+// walk lowers the ttl if the plan says so, then takes every step and
+// watches it for the bake time.
+func (r *release) walk(ctx context.Context) error {
+	p := r.plan
+	if r.lower > 0 {
+		at, err := r.write(ctx, "ttl lowered", func(n string) schema.Trial { return schema.Trial{Colour: p.from} })
+		if err != nil {
+			return err
+		}
+		for _, n := range p.Names {
+			if r.ttl[n] > uint32(p.LowerTTL) {
+				r.out.event("%s: ttl %d -> %d while the release runs (revision %d)", n, r.ttl[n], p.LowerTTL, at)
+			}
+		}
+		r.out.event("waiting %v, until %s, for answers with the old ttl to expire from caches", r.lower, clock(time.Now().Add(r.lower)))
+		r.setState(stateWaiting)
+		if err := r.hold(ctx, r.lower, false); err != nil {
+			return err
+		}
+	}
+	for i, share := range p.Steps {
+		r.step, r.share = i+1, share
+		at, err := r.write(ctx, fmt.Sprintf("step %d/%d, %d %% on %s", r.step, len(p.Steps), share, p.to), func(string) schema.Trial {
+			if share == 100 {
+				return schema.Trial{Colour: p.to, HasCanary: true}
+			}
+			return schema.Trial{Colour: p.from, Canary: uint8(share), HasCanary: true}
+		})
+		if err != nil {
+			return err
+		}
+		msg := fmt.Sprintf("step %d/%d: %d %% of clients on %s (revision %d)", r.step, len(p.Steps), share, p.to, at)
+		if p.bake > 0 {
+			msg += fmt.Sprintf(", watched for %v, until %s", p.bake, clock(time.Now().Add(p.bake)))
+		}
+		r.out.event("%s", msg)
+		r.notify("step", msg)
+		r.setState(stateRunning)
+		if err := r.hold(ctx, p.bake, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write puts each name's trial, as trialOf says, on the release's lease,
+// with the lowered ttl if any, in one transaction with its history; it
+// fails if anyone else changed a name since bgctl's last write.
+func (r *release) write(ctx context.Context, what string, trialOf func(string) schema.Trial) (int64, error) {
+	c, p := r.c, r.plan
+	now, rev, err := r.reread(ctx)
+	if err != nil {
+		return 0, err
+	}
+	until := r.until()
+	var edits []*edit
+	for _, n := range p.Names {
+		t := trialOf(n)
+		t.Until = until
+		if r.lower > 0 {
+			t.TTL, t.HasTTL = uint32(p.LowerTTL), true
+		}
+		e := newEdit(now[n])
+		e.put(schema.FieldTrial, t.String())
+		e.lease = r.lease
+		if err := c.check(e); err != nil {
+			return 0, err
+		}
+		edits = append(edits, e)
+	}
+	return r.commit(ctx, rev, what, now, edits)
+}
+
+// reread reads the names again and fails if anyone but this release
+// changed one since its last write.
+func (r *release) reread(ctx context.Context) (map[string]*name, int64, error) {
+	now, rev, err := r.c.read(ctx, r.plan.Names)
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, n := range r.plan.Names {
+		if changedSince(r.read[n], now[n], r.wrote, r.wrote != 0) {
+			return nil, 0, fmt.Errorf("%s changed in etcd during the release: someone else wrote to %s", n, r.c.dir(n))
+		}
+	}
+	return now, rev, nil
+}
+
+// commit commits edits of the names as read at rev, as the release's
+// command with what it does, and remembers them as bgctl's last write.
+func (r *release) commit(ctx context.Context, rev int64, what string, read map[string]*name, edits []*edit) (int64, error) {
+	c := r.c
+	base := c.recorded
+	c.recorded = base + ": " + what
+	defer func() { c.recorded = base }()
+	at, err := c.commit(ctx, rev, r.plan.Reason, edits)
+	if err == nil {
+		r.read, r.wrote = read, at
+	}
+	return at, err
+}
+
+// until is when the release's trials end if it goes to plan: the lease
+// runs out then, once bgctl no longer keeps it alive.
+func (r *release) until() time.Time {
+	left := time.Duration(len(r.plan.Steps)-max(r.step-1, 0)) * r.plan.bake
+	return trialEnd(time.Now().Add(left), r.c.opts.leaseTTL)
+}
+
+// trialEnd is when a trial on a lease of ttl from start is surely over:
+// etcd looks for leases that ran out twice a second; rounded up to the
+// second.
+func trialEnd(start time.Time, ttl time.Duration) time.Time {
+	return start.Add(ttl + etcdLeaseCheck).Truncate(time.Second).Add(time.Second).UTC()
+}
+
+// hold waits d (the bake clock stops while paused), running the analysis
+// every interval when analyse is set; it returns early with the reason to
+// roll back: failed analyses, an abort, Ctrl-C, or the lease gone.
+func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error {
+	ap := r.plan.Analysis
+	var tick <-chan time.Time
+	wanted := 0 // analyses each step gets before it passes
+	if analyse && ap != nil {
+		t := time.NewTicker(ap.Interval.Duration)
+		defer t.Stop()
+		tick, wanted = t.C, int(d/ap.Interval.Duration)
+	}
+	status := time.NewTicker(time.Second)
+	defer status.Stop()
+	actx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan analysis, 1)
+	running, done, over := false, 0, false
+	start := func() {
+		running = true
+		go func() { results <- r.analyse(actx) }()
+	}
+	end := time.Now().Add(d)
+	left := d
+	bake := time.NewTimer(d)
+	defer bake.Stop()
+	for {
+		if over && !r.paused && done >= wanted && !running {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errInterrupted
+		case _, ok := <-r.kept:
+			if !ok {
+				return errLeaseLost
+			}
+		case wr, ok := <-r.requests:
+			if err := wr.Err(); !ok || err != nil {
+				return fmt.Errorf("watching %s for abort, pause and resume: %v", r.c.globals.releasePrefix, err)
+			}
+			for _, ev := range wr.Events {
+				switch req, err := r.request(ev); {
+				case err != nil:
+					return err
+				case req == "pause" && !r.paused:
+					r.paused, left = true, time.Until(end)
+					bake.Stop()
+				case req == "resume" && r.paused:
+					r.paused, end = false, time.Now().Add(left)
+					bake.Reset(max(left, 0))
+				}
+			}
+		case <-tick:
+			if !running {
+				start()
+			}
+		case a := <-results:
+			running = false
+			done++
+			r.out.event("analysis: %s", a)
+			if a.ok() {
+				r.failed = 0
+				continue
+			}
+			if r.failed++; r.failed >= ap.FailureLimit {
+				return fmt.Errorf("%d failed analyses in a row (failure_limit %d), last: %s", r.failed, ap.FailureLimit, strings.Join(a.failures, "; "))
+			}
+		case <-bake.C:
+			over = true
+			if done < wanted && !running {
+				start() // the last one, due now
+			}
+		case <-status.C:
+			remaining, note := time.Until(end), ""
+			if r.paused {
+				remaining, note = left, " · PAUSED, bgctl resume goes on"
+			}
+			r.out.status("step %d/%d · %d %% on %s · %v left%s", r.step, len(r.plan.Steps), r.share, r.plan.to, max(remaining, 0).Round(time.Second), note)
+		}
+	}
+}
+
+// request acts on a put of a request key of one of the release's names:
+// it returns the action asked for, pause or resume, or for abort an error
+// that rolls the release back.
+func (r *release) request(ev *clientv3.Event) (string, error) {
+	n, ok := r.requestName(ev.Kv)
+	if !ok || ev.Type != clientv3.EventTypePut {
+		return "", nil
+	}
+	var req releaseRequest
+	if err := json.Unmarshal(ev.Kv.Value, &req); err != nil {
+		return "", nil // not bgctl's: nothing to do
+	}
+	by := req.User
+	if req.Reason != "" {
+		by += ": " + req.Reason
+	}
+	switch {
+	case req.Action == "abort":
+		return "", fmt.Errorf("aborted with bgctl abort %s by %s", n, by)
+	case req.Action == "pause" && !r.paused:
+		r.out.event("paused with bgctl pause %s by %s: the bake clock stops, the analysis goes on", n, by)
+		r.notify("pause", "paused by "+by)
+		r.setState(statePaused)
+	case req.Action == "resume" && r.paused:
+		r.out.event("resumed with bgctl resume %s by %s", n, by)
+		r.notify("resume", "resumed by "+by)
+		r.setState(stateRunning)
+	default:
+		return "", nil
+	}
+	return req.Action, nil
+}
+
+// requestName is the name of the release whose request key kv is.
+func (r *release) requestName(kv *mvccpb.KeyValue) (string, bool) {
+	for _, n := range r.plan.Names {
+		if string(kv.Key) == r.c.requestKey(n) {
+			return n, true
+		}
+	}
+	return "", false
+}
+
+// setState updates the release's state keys, for abort, pause and resume
+// and anyone who looks. A failure is only warned of: the state is news.
+func (r *release) setState(state string) {
+	r.state.State, r.state.Step, r.state.Canary = state, r.step, r.share
+	data, _ := json.Marshal(r.state)
+	var ops []clientv3.Op
+	for _, n := range r.plan.Names {
+		ops = append(ops, clientv3.OpPut(r.c.stateKey(n), string(data), clientv3.WithLease(r.lease)))
+	}
+	ctx, cancel := r.c.timeout(context.Background())
+	defer cancel()
+	if _, err := r.c.etcd.Txn(ctx).Then(ops...).Commit(); err != nil {
+		fmt.Fprintf(r.c.io.Stderr, "Warning: %v\n", r.c.etcdError("writing the release's state", err))
+	}
+}
+
+// finish makes the last step the names' own: a trial on a lease of its own
+// for confirm_within, or active; the release's lease then goes.
+func (r *release) finish(ctx context.Context) error {
+	c, p := r.c, r.plan
+	now, rev, err := r.reread(ctx)
+	if err != nil {
+		return r.rollback(err)
+	}
+	var trial clientv3.LeaseID
+	var until time.Time
+	if p.ConfirmWithin.set {
+		gctx, cancel := c.timeout(ctx)
+		granted := time.Now()
+		lr, err := c.etcd.Grant(gctx, int64((p.ConfirmWithin.Duration+time.Second-1)/time.Second))
+		cancel()
+		if err != nil {
+			return r.rollback(c.etcdError("granting the rollback window's lease", err))
+		}
+		trial, until = lr.ID, trialEnd(granted, time.Duration(lr.TTL)*time.Second)
+	}
+	var edits []*edit
+	for _, n := range p.Names {
+		e := newEdit(now[n])
+		if trial != 0 {
+			t := schema.Trial{Colour: p.to, Until: until}
+			if r.lower > 0 {
+				t.TTL, t.HasTTL = uint32(p.LowerTTL), true
+			}
+			e.put(schema.FieldTrial, t.String())
+			e.lease = trial
+		} else {
+			e.put(schema.FieldActive, p.to.String())
+			e.del(schema.FieldTrial)
+		}
+		if err := c.check(e); err != nil {
+			return r.rollback(err)
+		}
+		edits = append(edits, e)
+	}
+	at, err := r.commit(ctx, rev, "done", now, edits)
+	if err != nil {
+		if trial != 0 {
+			c.etcd.Revoke(context.Background(), trial)
+		}
+		return r.rollback(err)
+	}
+	r.out.done()
+	err = r.end(nil)
+	msg := fmt.Sprintf("done: %s answer %s (revision %d)", joinNames(p.Names), p.to, at)
+	if trial != 0 {
+		msg += fmt.Sprintf(", on trial until %s: bgctl confirm %s keeps it, else %s comes back by itself then", clock(until), strings.Join(p.Names, " "), p.from)
+	}
+	r.out.event("%s", msg)
+	r.printTTLs(trial != 0)
+	r.out.event("%s drained from caches by %s", p.from, r.drained())
+	r.notify("success", msg)
+	return err
+}
+
+// printTTLs says what became of a lowered ttl: it holds while the final
+// flip is a trial, and is back to each name's own once it is not.
+func (r *release) printTTLs(trial bool) {
+	if r.lower == 0 {
+		return
+	}
+	for _, n := range r.plan.Names {
+		if trial {
+			r.out.event("%s: ttl %d until bgctl confirm, then %d again", n, r.plan.LowerTTL, r.ttl[n])
+		} else {
+			r.out.event("%s: ttl %d -> %d", n, r.plan.LowerTTL, r.ttl[n])
+		}
+	}
+}
+
+// drained is when no cache holds an answer given before now: one TTL,
+// the lowered one if the release lowered it.
+func (r *release) drained() string {
+	var ttl uint32
+	for _, n := range r.plan.Names {
+		ttl = max(ttl, r.ttl[n])
+	}
+	if r.lower > 0 {
+		ttl = uint32(r.plan.LowerTTL)
+	}
+	return fmt.Sprintf("%s, TTL %d s", clock(time.Now().Add(time.Duration(ttl)*time.Second)), ttl)
+}
+
+// rollback puts every name back on the old colour at once, in one
+// transaction with its history, and ends the release's lease (which would
+// put them back by itself too); it returns why, as the release's error.
+func (r *release) rollback(cause error) error {
+	c, p := r.c, r.plan
+	r.out.done()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*c.globals.commandTimeout) // the command's may be cancelled
+	defer cancel()
+	if errors.Is(cause, errInterrupted) {
+		cause = errors.New("interrupted (bgctl got a signal)")
+	}
+	how := "the release's lease revoked"
+	now, rev, err := c.read(ctx, p.Names)
+	var edits []*edit
+	for _, n := range p.Names {
+		if err == nil && now[n].keys[schema.FieldTrial] != nil && now[n].keys[schema.FieldTrial].Lease == int64(r.lease) {
+			e := newEdit(now[n])
+			e.del(schema.FieldTrial)
+			edits = append(edits, e)
+		}
+	}
+	if err == nil && len(edits) > 0 {
+		if at, cerr := r.commit(ctx, rev, "rollback", now, edits); cerr == nil {
+			how = fmt.Sprintf("revision %d", at)
+		}
+	}
+	if err := r.end(nil); err != nil && !errors.Is(cause, errLeaseLost) {
+		how = err.Error()
+	}
+	what := "rollback"
+	if strings.HasPrefix(cause.Error(), "aborted") {
+		what = "abort"
+	}
+	msg := fmt.Sprintf("rolled back at step %d/%d: %s answer %s again (%s)", r.step, len(p.Steps), joinNames(p.Names), p.from, how)
+	r.out.event("%s; %s", cause, msg)
+	if r.step > 0 {
+		r.out.event("%s drained from caches by %s", p.to, r.drained())
+	}
+	r.notify(what, cause.Error()+"; "+msg)
+	return fmt.Errorf("%v; %s", cause, msg)
+}

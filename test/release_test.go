@@ -1,0 +1,303 @@
+package test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// The blue and green sites of app.example.org, on one port.
+const (
+	blueAddr   = "127.0.0.21"
+	greenAddr1 = "127.0.0.22"
+	greenAddr2 = "127.0.0.23"
+)
+
+// releaseSetup is an etcd, a CoreDNS and the app's sites, app.example.org
+// blue with ttl 2 and a health check.
+func releaseSetup(t *testing.T) (etcd *etcdServer, udp, port string, sites map[string]*site) {
+	t.Helper()
+	port = freePort(t)
+	sites = startSites(t, port, blueAddr, greenAddr1, greenAddr2)
+	etcd = startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", blueAddr, greenAddr1+","+greenAddr2)
+	etcd.put(t, "/bluegreen/app.example.org/ttl", "2")
+	etcd.put(t, "/bluegreen/app.example.org/check", "http://:"+port+"/health")
+	_, udp, _ = startCoreDNS(t, corefile(etcd.endpoint, "check_interval 100ms\n\t\tcheck_timeout 50ms\n\t\tcheck_rise 1"))
+	waitFor(t, "app.example.org served", 10*time.Second, func() bool { a, _ := aTTL(t, udp, "app.example.org"); return a == blueAddr })
+	return etcd, udp, port, sites
+}
+
+// smokeYAML is the smoke tests of the seed article's smoke-tests.yml, for
+// the sites' port.
+func smokeYAML(port string) string {
+	return fmt.Sprintf(`
+smoke:
+  - name: Health check
+    url: http://{address}:%[1]s/health
+    expect_status: 200
+  - name: API response
+    url: http://{address}:%[1]s/api/v1/status
+    expect_status: 200
+    expect_body_contains: ok
+    max_response_time_ms: 500
+`, port)
+}
+
+// A plan that could not run as written is refused before anything is
+// written, naming its line.
+func TestReleaseRefusesBadPlans(t *testing.T) {
+	etcd := startEtcd(t)
+	etcd.putName(t, "app.example.org", "blue", "10.0.1.1", "10.0.2.1")
+	before := etcdRevision(t, etcd.client)
+	for _, c := range []struct{ plan, want string }{
+		{"names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake_time: 5m\n", `plan.yaml:4: unknown field "bake_time", want one of names, to, reason, smoke`},
+		{"names: [app.example.org]\nto: green\npreset: Canary10Percent\n", `plan.yaml:3: preset: "Canary10Percent" does not exist, want CanaryNPercentMMinutes`},
+		{"names: [app.example.org, nope.example.org]\nto: green\npreset: AllAtOnce\n", "plan.yaml:1: names.1: nope.example.org is not managed: etcd holds no key under /bluegreen/nope.example.org/"},
+		{"names: [app.example.org]\nto: blue\npreset: AllAtOnce\n", "plan.yaml:1: names.0: app.example.org answers blue already"},
+		{"names: [app.example.org]\nto: gren\npreset: AllAtOnce\n", `plan.yaml:2: to: "gren" is not a colour`},
+		{"names: [app.example.org]\nto: green\nsteps: [10, 60, 30, 100]\nbake: 1m\n", "plan.yaml:3: steps.2: 30 after 60: each step must send more clients than the one before"},
+		{"names: [app.example.org]\nto: green\nsteps: [10, 60]\nbake: 1m\n", "plan.yaml:3: steps: the last step is 60: end with 100"},
+		{"names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 5 minutes\n", `plan.yaml:4: "5 minutes" is not a duration`},
+		{"names: [app.example.org]\nto: green\npreset: AllAtOnce\nsmoke:\n  - name: Health\n    url: http://green.internal/health\n", `plan.yaml:6: smoke.0.url: "http://green.internal/health" has no {address}`},
+		{"names: [app.example.org]\nto: green\npreset: AllAtOnce\nsmoke:\n  - name: Health\n    url: http://{address}/\n    expect_stauts: 200\n", `plan.yaml:7: unknown field "expect_stauts", want one of name, url, expect_status`},
+		{"names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 1m\nanalysis:\n  interval: 10s\n  health: true\n", "plan.yaml:7: analysis.health: needs --dns"},
+		{"names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 1m\nanalysis:\n  interval: 2m\n  smoke: true\n", "plan.yaml:6: analysis.interval: 2m0s is longer than the bake time 1m0s"},
+	} {
+		r := bgctl(t, etcd.endpoint, "release", "-f", writePlan(t, c.plan))
+		if r.code != 1 || !strings.Contains(r.stderr.String(), c.want) {
+			t.Errorf("plan:\n%s\nwant exit 1 with %q, got %s", c.plan, c.want, r)
+		}
+	}
+	if after := etcdRevision(t, etcd.client); after != before {
+		t.Errorf("refused plans wrote to etcd: revision %d -> %d", before, after)
+	}
+}
+
+// One failing smoke test stops the release before any client gets green:
+// nothing is written, and DNS never answers green.
+func TestReleaseSmokeGate(t *testing.T) {
+	etcd, udp, port, sites := releaseSetup(t)
+	hook := startHook(t, nil)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 1s\nnotify:\n  webhook: "+hook.url+"\n"+smokeYAML(port))
+
+	r := mustBgctl(t, etcd.endpoint, "release", "-f", plan, "--dry-run")
+	for _, want := range []string{"smoke: 2 tests against 2 addresses of green", "smoke: 4 passed", "step 1/2: 10 % of clients on green, watched 1s", "done: green for good", "nothing was written (--dry-run)"} {
+		if !strings.Contains(r.stdout.String(), want) {
+			t.Errorf("dry run lacks %q: %s", want, r)
+		}
+	}
+
+	sites[greenAddr2].failing.Store(true)
+	before := etcdRevision(t, etcd.client)
+	var green atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() { // a client that asks all along
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if a, _ := aTTL(t, udp, "app.example.org"); a != blueAddr {
+				green.Add(1)
+			}
+		}
+	}()
+	r = bgctl(t, etcd.endpoint, "release", "-f", plan)
+	close(stop)
+	<-done
+	if r.code != 1 || !strings.Contains(r.stderr.String(), `smoke test "Health check" against 127.0.0.23 (app.example.org): GET http://127.0.0.23:`+port+`/health: status 500, want 200`) ||
+		!strings.Contains(r.stderr.String(), "nothing was written, blue goes on serving app.example.org") {
+		t.Errorf("a failing smoke test: %s", r)
+	}
+	if n := green.Load(); n > 0 {
+		t.Errorf("%d answers were not blue during a release stopped by its smoke tests", n)
+	}
+	if after := etcdRevision(t, etcd.client); after != before {
+		t.Errorf("etcd revision %d -> %d: the release wrote", before, after)
+	}
+	if got := hook.seen(); strings.Join(got, ",") != "abort" {
+		t.Errorf("webhook got %v, want abort", got)
+	}
+}
+
+// A release that passes walks every step, each seen in DNS with the
+// lowered TTL, then leaves green on trial for the rollback window.
+func TestReleaseWalksEveryStep(t *testing.T) {
+	etcd, udp, port, _ := releaseSetup(t)
+	var shares []string
+	hook := startHook(t, func(n notification) {
+		if n.Event != "step" {
+			return
+		}
+		// bgctl waits for this: the step is written, and about to be baked.
+		want := map[int][2]int{10: {1, 30}, 50: {30, 70}, 100: {100, 100}}[n.Canary]
+		var got int
+		waitFor(t, fmt.Sprintf("step %d in DNS", n.Step), 10*time.Second, func() bool {
+			got = greens(t, udp, "app.example.org", greenAddr1, greenAddr2)
+			return got >= want[0] && got <= want[1]
+		})
+		_, ttl := aTTL(t, udp, "app.example.org")
+		shares = append(shares, fmt.Sprintf("%d%%: %d of 100 networks green, ttl %d", n.Canary, got, ttl))
+	})
+	plan := writePlan(t, fmt.Sprintf(`
+names: [app.example.org]
+to: green
+reason: release 2.0
+steps: [10, 50, 100]
+bake: 1s
+analysis:
+  interval: 500ms
+  smoke: true
+  health: true
+lower_ttl: 1
+confirm_within: 1m
+notify:
+  webhook: %s
+%s`, hook.url, smokeYAML(port)))
+	r := mustBgctl(t, etcd.endpoint, "release", "-f", plan, "--dns", udp)
+	t.Logf("the release, as a person sees it:\n%s", r.stdout)
+	t.Logf("each step in DNS: %s", strings.Join(shares, "; "))
+	if want := []string{"10%: ", "50%: ", "100%: 100 of 100 networks green, ttl 1"}; len(shares) != 3 || !strings.HasPrefix(shares[0], want[0]) || !strings.HasPrefix(shares[1], want[1]) || shares[2] != want[2] {
+		t.Errorf("steps in DNS: %v", shares)
+	}
+	for _, want := range []string{"app.example.org: ttl 2 -> 1 while the release runs", "step 2/3: 50 % of clients on green", "analysis: ok: smoke 4/4, health ok",
+		"done: app.example.org answer green", "on trial until", "app.example.org: ttl 1 until bgctl confirm, then 2 again", "blue drained from caches by"} {
+		if !strings.Contains(r.stdout.String(), want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if got := strings.Join(hook.seen(), ","); got != "start,step 1/3 10,step 2/3 50,step 3/3 100,success" {
+		t.Errorf("webhook events: %s", got)
+	}
+	if txt := stateTXT(t, udp, "app.example.org"); !strings.Contains(txt, "trial=green until") || !strings.Contains(txt, "active=green") {
+		t.Errorf("after the release, TXT %s: want green on trial", txt)
+	}
+	mustBgctl(t, etcd.endpoint, "confirm", "app.example.org")
+	waitFor(t, "green for good, ttl 2", 10*time.Second, func() bool { a, ttl := aTTL(t, udp, "app.example.org"); return a != blueAddr && ttl == 2 })
+	hist := mustBgctl(t, etcd.endpoint, "history", "app.example.org").stdout.String()
+	for _, want := range []string{"release --filename=", ": ttl lowered", ": step 1/3, 10 % on green", ": step 3/3, 100 % on green", ": done", "release 2.0"} {
+		if !strings.Contains(hist, want) {
+			t.Errorf("history lacks %q:\n%s", want, hist)
+		}
+	}
+}
+
+// A backend that starts failing at step 2 rolls the release back at the
+// first analysis that sees it.
+func TestReleaseRollsBackWhenGreenFails(t *testing.T) {
+	etcd, udp, port, sites := releaseSetup(t)
+	var failedAt time.Time
+	hook := startHook(t, func(n notification) {
+		if n.Event == "step" && n.Step == 2 {
+			sites[greenAddr1].failing.Store(true)
+			failedAt = time.Now()
+		}
+	})
+	plan := writePlan(t, fmt.Sprintf(`
+names: [app.example.org]
+to: green
+steps: [20, 60, 100]
+bake: 5s
+analysis:
+  interval: 300ms
+  failure_limit: 1
+  smoke: true
+notify:
+  webhook: %s
+%s`, hook.url, smokeYAML(port)))
+	p := startBgctl(t, etcd.endpoint, "release", "-f", plan)
+	var rolledBack time.Duration
+	waitFor(t, "green failing", 20*time.Second, func() bool { return !failedAt.IsZero() })
+	waitFor(t, "every client back on blue", 20*time.Second, func() bool {
+		if greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 {
+			rolledBack = time.Since(failedAt)
+			return true
+		}
+		return false
+	})
+	t.Logf("from green failing to every client network answered blue: %v (analysis interval 300ms)", rolledBack)
+	if code := p.wait(t, 20*time.Second); code != 1 || strings.Count(p.stdout.String(), "analysis: failed") != 1 ||
+		!strings.Contains(p.stdout.String(), `1 failed analyses in a row (failure_limit 1), last: smoke test "Health check" against 127.0.0.22`) ||
+		!strings.Contains(p.stdout.String(), "rolled back at step 2/3: app.example.org answer blue again (revision") {
+		t.Errorf("exit %d, want 1 after one failed analysis and a rollback:\n%s", code, p)
+	}
+	t.Logf("the release, as a person sees it:\n%s", p.stdout)
+	if got := strings.Join(hook.seen(), ","); got != "start,step 1/3 20,step 2/3 60,rollback" {
+		t.Errorf("webhook events: %s", got)
+	}
+	if txt := stateTXT(t, udp, "app.example.org"); !strings.Contains(txt, "active=blue") || !strings.Contains(txt, "canary=0") || strings.Contains(txt, "trial=") {
+		t.Errorf("after the rollback, TXT %s", txt)
+	}
+}
+
+// pause, resume and abort from another process than the release's.
+func TestReleasePauseResumeAbort(t *testing.T) {
+	etcd, udp, _, _ := releaseSetup(t)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 2s\n")
+	p := startBgctl(t, etcd.endpoint, "release", "-f", plan)
+	step := func() string {
+		resp, err := etcd.client.Get(context.Background(), "/bluegreen-release/app.example.org/state")
+		if err != nil || len(resp.Kvs) == 0 {
+			return ""
+		}
+		return string(resp.Kvs[0].Value)
+	}
+	waitFor(t, "step 1", 10*time.Second, func() bool { return strings.Contains(step(), `"step":1,`) })
+
+	r := mustBgctl(t, etcd.endpoint, "pause", "app.example.org", "--reason", "looking at logs")
+	if !strings.Contains(r.stdout.String(), "the release of app.example.org is paused, at step 1 of 2") {
+		t.Errorf("pause: %s", r)
+	}
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if !strings.Contains(step(), `"step":1,`) { // the bake of 2s is long past
+			t.Fatalf("the paused release went on: %s\n%s", step(), p)
+		}
+	}
+	mustBgctl(t, etcd.endpoint, "resume", "app.example.org")
+	waitFor(t, "step 2", 10*time.Second, func() bool { return strings.Contains(step(), `"step":2,`) })
+	r = mustBgctl(t, etcd.endpoint, "abort", "app.example.org", "--reason", "wrong build")
+	if !strings.Contains(r.stdout.String(), "the release of app.example.org has ended") {
+		t.Errorf("abort: %s", r)
+	}
+	if code := p.wait(t, 10*time.Second); code != 1 || !strings.Contains(p.stdout.String(), "paused with bgctl pause app.example.org by") ||
+		!strings.Contains(p.stdout.String(), "resumed with bgctl resume app.example.org") ||
+		!strings.Contains(p.stderr.String(), "aborted with bgctl abort app.example.org by") || !strings.Contains(p.stderr.String(), ": wrong build; rolled back at step 2/2") {
+		t.Errorf("exit %d, want 1 after the abort:\n%s", code, p)
+	}
+	waitFor(t, "every client back on blue", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 })
+	if r := bgctl(t, etcd.endpoint, "abort", "app.example.org"); r.code != 1 || !strings.Contains(r.stderr.String(), "no release of app.example.org is running") {
+		t.Errorf("abort with no release: %s", r)
+	}
+}
+
+// bgctl killed mid-release: etcd drops its lease, and the names go back to
+// blue by themselves.
+func TestReleaseKilled(t *testing.T) {
+	etcd, udp, _, _ := releaseSetup(t)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [50, 100]\nbake: 1m\n")
+	p := startBgctl(t, etcd.endpoint, "release", "-f", plan, "--lease-ttl", "2s")
+	waitFor(t, "step 1 in DNS", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) > 0 })
+	w := etcd.client.Watch(context.Background(), "/bluegreen/app.example.org/trial")
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	killed := time.Now()
+	p.wait(t, 10*time.Second)
+	var deleted time.Duration
+	for wr := range w {
+		if len(wr.Events) > 0 && wr.Events[0].Type == clientv3.EventTypeDelete {
+			deleted = time.Since(killed)
+			break
+		}
+	}
+	took := waitFor(t, "every client back on blue", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 })
+	t.Logf("bgctl killed with SIGKILL, --lease-ttl 2s: etcd dropped the step %v later, every client network answered blue %v after that", deleted, took)
+}
