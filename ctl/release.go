@@ -473,7 +473,7 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 				continue
 			}
 			if r.failed++; r.failed >= ap.FailureLimit {
-				return fmt.Errorf("%d failed analyses in a row (failure_limit %d), last: %s", r.failed, ap.FailureLimit, strings.Join(a.failures, "; "))
+				return fmt.Errorf("failed analyses in a row: %d, failure_limit %d; last: %s", r.failed, ap.FailureLimit, strings.Join(a.failures, "; "))
 			}
 		case <-bake.C:
 			over = true
@@ -597,7 +597,7 @@ func (r *release) finish(ctx context.Context) error {
 	}
 	r.out.done()
 	err = r.end(nil)
-	msg := fmt.Sprintf("done: %s answer %s (revision %d)", joinNames(p.Names), p.to, at)
+	msg := fmt.Sprintf("done: %s %s (revision %d)", r.subject(), p.to, at)
 	if trial != 0 {
 		msg += fmt.Sprintf(", on trial until %s: bgctl confirm %s keeps it, else %s comes back by itself then", clock(until), strings.Join(p.Names, " "), p.from)
 	}
@@ -621,6 +621,15 @@ func (r *release) printTTLs(trial bool) {
 			r.out.event("%s: ttl %d -> %d", n, r.plan.LowerTTL, r.ttl[n])
 		}
 	}
+}
+
+// subject is the release's names with the verb "answer", as a sentence
+// begins.
+func (r *release) subject() string {
+	if len(r.plan.Names) == 1 {
+		return r.plan.Names[0] + " answers"
+	}
+	return joinNames(r.plan.Names) + " answer"
 }
 
 // drained is when no cache holds an answer given before now: one TTL,
@@ -669,7 +678,7 @@ func (r *release) rollback(cause error) error {
 	if strings.HasPrefix(cause.Error(), "aborted") {
 		what = "abort"
 	}
-	msg := fmt.Sprintf("rolled back at step %d/%d: %s answer %s again (%s)", r.step, len(p.Steps), joinNames(p.Names), p.from, how)
+	msg := fmt.Sprintf("rolled back at step %d/%d: %s %s again (%s)", r.step, len(p.Steps), r.subject(), p.from, how)
 	r.out.event("%s; %s", cause, msg)
 	if r.step > 0 {
 		r.out.event("%s drained from caches by %s", p.to, r.drained())

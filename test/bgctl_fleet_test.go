@@ -128,8 +128,8 @@ func TestBgctlFleet(t *testing.T) {
 	}
 }
 
-// bgctl over TLS, as a user whose role may read and write only its prefix
-// and its history, as the README sets it up; a user who may only read is
+// bgctl over TLS, as a user whose role may read and write only its prefix,
+// its history and its releases, as the README sets it up; a user who may only read is
 // refused, and the password is asked for at a terminal.
 func TestBgctlTLSRole(t *testing.T) {
 	p := newPKI(t)
@@ -145,6 +145,10 @@ func TestBgctlTLSRole(t *testing.T) {
 		},
 		func() error {
 			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen-history/", clientv3.GetPrefixRangeEnd("/bluegreen-history/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen-release/", clientv3.GetPrefixRangeEnd("/bluegreen-release/"), clientv3.PermissionType(clientv3.PermReadWrite))
 			return err
 		},
 		func() error { _, err := root.UserAdd(ctx, "release", "Rel3ase-pw"); return err },
@@ -180,6 +184,22 @@ func TestBgctlTLSRole(t *testing.T) {
 		User string `json:"user"`
 	}](t, r); r.code != 0 || len(hist) != 2 || hist[0].User != "release" {
 		t.Errorf("history as release: %s", r)
+	}
+
+	// A release, on its own lease, back to blue and rolled back by Ctrl-C:
+	// the role lets bgctl put, keep and revoke it.
+	plan := writePlan(t, "names: [app.example.org]\nto: blue\nsteps: [50, 100]\nbake: 1m\n")
+	rctx, interrupt := context.WithCancel(context.Background())
+	done := make(chan ran)
+	go func() {
+		io := ctl.IO{Stdout: &syncBuffer{}, Stderr: &syncBuffer{}, Stdin: strings.NewReader(""), Getenv: func(string) string { return "" }}
+		code := ctl.Main(rctx, append(tlsFlags, "--user", "release:Rel3ase-pw", "release", "-f", plan), io)
+		done <- ran{code: code, stdout: io.Stdout.(*syncBuffer), stderr: io.Stderr.(*syncBuffer)}
+	}()
+	waitFor(t, "the release's first step", 10*time.Second, func() bool { return strings.Contains(stateTXT(t, udp, "app.example.org"), "canary=50") })
+	interrupt()
+	if r := <-done; r.code != 1 || !strings.Contains(r.stderr.String(), "interrupted (bgctl got a signal); rolled back at step 1/2: app.example.org answers green again (revision") {
+		t.Errorf("a release as release, interrupted: %s", r)
 	}
 
 	r = bgctlWith(t, ctl.IO{}, append(tlsFlags, "--user", "coredns:C0redns-pw", "switch", "app.example.org", "--to", "blue")...)

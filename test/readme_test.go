@@ -2,6 +2,7 @@ package test
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -64,12 +65,7 @@ func corefileExamples(readme string) []string {
 // CoreDNS with make run's ttl (its address for 127.0.0.1:1053), and checks
 // that each succeeds. retire is answered as a person at a terminal would.
 func TestReadmeBgctl(t *testing.T) {
-	data, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, section, _ := strings.Cut(string(data), "\n## Releasing with bgctl\n")
-	section, _, _ = strings.Cut(section, "\n## ")
+	section := readmeSection(t, "Releasing with bgctl")
 	var lines []string
 	inSh := false
 	for _, line := range strings.Split(section, "\n") {
@@ -131,4 +127,44 @@ func shellWords(t *testing.T, s string) []string {
 		out = append(out, word.String())
 	}
 	return out
+}
+
+// The README's plan and smoke-tests file are read and checked as bgctl
+// release reads them: the only error left is that the name is not in this
+// test's etcd, which bgctl checks after everything else in the plan.
+func TestReadmeReleasePlan(t *testing.T) {
+	section := readmeSection(t, "A gated release")
+	dir := t.TempDir()
+	files := 0
+	for _, block := range strings.Split(section, "~~~ yaml\n")[1:] {
+		block, _, _ = strings.Cut(block, "~~~")
+		name, _, _ := strings.Cut(strings.TrimPrefix(block, "# "), "\n")
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(block), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		files++
+	}
+	if files != 2 {
+		t.Fatalf("found %d YAML files in the README's gated release, want smoke-tests.yml and release.yaml", files)
+	}
+	etcd := startEtcd(t)
+	r := bgctl(t, etcd.endpoint, "release", "-f", filepath.Join(dir, "release.yaml"), "--dns", "127.0.0.1:1053", "--dry-run")
+	if r.code != 1 || !strings.HasSuffix(strings.TrimSpace(r.stderr.String()), "release.yaml:2: names.0: app.example.org is not managed: etcd holds no key under /bluegreen/app.example.org/") {
+		t.Errorf("the README's plan: %s", r)
+	}
+}
+
+// readmeSection is the text of the README's section with that heading.
+func readmeSection(t *testing.T, heading string) string {
+	t.Helper()
+	data, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(data), "\n## "+heading+"\n")
+	if !ok {
+		t.Fatalf("the README has no section %q", heading)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	return section
 }

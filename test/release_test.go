@@ -3,6 +3,8 @@ package test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -94,6 +96,17 @@ func TestReleaseSmokeGate(t *testing.T) {
 		}
 	}
 
+	// The seed article's smoke-tests.yml, beside the plan.
+	os.WriteFile(filepath.Join(filepath.Dir(plan), "smoke-tests.yml"), []byte(strings.ReplaceAll(`tests:
+- name: Health check
+  url: http://{address}:PORT/health
+  expect_status: 200
+- name: Auth flow
+  url: http://{address}:PORT/api/v1/status
+  method: POST
+  expect_status: 200
+`, "PORT", port)), 0o600)
+	os.WriteFile(plan, []byte("names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 1s\nsmoke_file: smoke-tests.yml\nnotify:\n  webhook: "+hook.url+"\n"), 0o600)
 	sites[greenAddr2].failing.Store(true)
 	before := etcdRevision(t, etcd.client)
 	var green atomic.Int64
@@ -115,7 +128,8 @@ func TestReleaseSmokeGate(t *testing.T) {
 	r = bgctl(t, etcd.endpoint, "release", "-f", plan)
 	close(stop)
 	<-done
-	if r.code != 1 || !strings.Contains(r.stderr.String(), `smoke test "Health check" against 127.0.0.23 (app.example.org): GET http://127.0.0.23:`+port+`/health: status 500, want 200`) ||
+	if r.code != 1 || !strings.Contains(r.stderr.String(), `2 of 4 smoke tests failed, first smoke test "Health check" against 127.0.0.23 (app.example.org): GET http://127.0.0.23:`+port+`/health: status 500, want 200`) ||
+		!strings.Contains(r.stdout.String(), `FAILED smoke test "Auth flow" against 127.0.0.23 (app.example.org): POST http://127.0.0.23:`+port+`/api/v1/status: status 500`) ||
 		!strings.Contains(r.stderr.String(), "nothing was written, blue goes on serving app.example.org") {
 		t.Errorf("a failing smoke test: %s", r)
 	}
@@ -171,7 +185,7 @@ notify:
 		t.Errorf("steps in DNS: %v", shares)
 	}
 	for _, want := range []string{"app.example.org: ttl 2 -> 1 while the release runs", "step 2/3: 50 % of clients on green", "analysis: ok: smoke 4/4, health ok",
-		"done: app.example.org answer green", "on trial until", "app.example.org: ttl 1 until bgctl confirm, then 2 again", "blue drained from caches by"} {
+		"done: app.example.org answers green", "on trial until", "app.example.org: ttl 1 until bgctl confirm, then 2 again", "blue drained from caches by"} {
 		if !strings.Contains(r.stdout.String(), want) {
 			t.Errorf("output lacks %q", want)
 		}
@@ -227,8 +241,8 @@ notify:
 	})
 	t.Logf("from green failing to every client network answered blue: %v (analysis interval 300ms)", rolledBack)
 	if code := p.wait(t, 20*time.Second); code != 1 || strings.Count(p.stdout.String(), "analysis: failed") != 1 ||
-		!strings.Contains(p.stdout.String(), `1 failed analyses in a row (failure_limit 1), last: smoke test "Health check" against 127.0.0.22`) ||
-		!strings.Contains(p.stdout.String(), "rolled back at step 2/3: app.example.org answer blue again (revision") {
+		!strings.Contains(p.stdout.String(), `failed analyses in a row: 1, failure_limit 1; last: smoke test "Health check" against 127.0.0.22`) ||
+		!strings.Contains(p.stdout.String(), "rolled back at step 2/3: app.example.org answers blue again (revision") {
 		t.Errorf("exit %d, want 1 after one failed analysis and a rollback:\n%s", code, p)
 	}
 	t.Logf("the release, as a person sees it:\n%s", p.stdout)
