@@ -56,8 +56,9 @@ func logChanges(name string, was, now *entry, rev int64) {
 }
 
 // logTrial logs a trial that starts or changes, and one that ends: kept
-// (confirmed, or a trial of the active colour) or reverted (rolled back, or
-// its lease expired unconfirmed).
+// (confirmed, or a trial of what the name answers anyway) or reverted
+// (rolled back, its lease expired unconfirmed, or a release's canary share
+// gone with it).
 func logTrial(name string, was *schema.Trial, now *entry, rev int64) {
 	switch t := now.trial; {
 	case t != nil && (was == nil || *was != *t):
@@ -69,7 +70,7 @@ func logTrial(name string, was *schema.Trial, now *entry, rev int64) {
 			more += fmt.Sprintf(", canary %d", t.Canary)
 		}
 		log.Infof("%s: trial of %s until %s%s (revision %d)", name, t.Colour, t.Until.Format(time.RFC3339), more, rev)
-	case t == nil && was != nil && now.active == was.Colour:
+	case t == nil && was != nil && now.active == was.Colour && (!was.HasCanary || now.canary == was.Canary):
 		log.Infof("%s: trial of %s ended, %s stays (revision %d)", name, was.Colour, now.active, rev)
 		trialsEndedTotal.WithLabelValues("kept").Inc()
 	case t == nil && was != nil:

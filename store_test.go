@@ -509,9 +509,13 @@ func TestStoreTrial(t *testing.T) {
 	if e := snap.Load().get(app); e.active != schema.Green || e.canary != 30 || !strings.Contains(txtOf(e), "canary=30") {
 		t.Errorf("during a trial with canary=30: active %s, canary %d, TXT %s", e.active, e.canary, txtOf(e))
 	}
+	reverted = testutil.ToFloat64(trialsEndedTotal.WithLabelValues("reverted"))
 	s.apply([]keyValue{{key: trial.key, rev: 11, deleted: true}})
 	if e := snap.Load().get(app); e.active != schema.Green || e.canary != 0 {
 		t.Errorf("after the canary trial: active %s, canary %d", e.active, e.canary)
+	}
+	if got := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("reverted")) - reverted; got != 1 {
+		t.Errorf("a canary trial that went with its lease: trials reverted %v, want 1", got)
 	}
 	for _, want := range []string{
 		"app.example.org: trial of green until 2026-11-24T12:13:00Z, canary 30 (revision 10)",

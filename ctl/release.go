@@ -591,7 +591,9 @@ func (r *release) finish(ctx context.Context) error {
 	at, err := r.commit(ctx, rev, "done", now, edits)
 	if err != nil {
 		if trial != 0 {
-			c.etcd.Revoke(context.Background(), trial)
+			rctx, cancel := c.timeout(context.Background())
+			c.etcd.Revoke(rctx, trial) // unused: else it would only run out
+			cancel()
 		}
 		return r.rollback(err)
 	}
