@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -148,8 +149,11 @@ func TestReleaseSmokeGate(t *testing.T) {
 // lowered TTL, then leaves green on trial for the rollback window.
 func TestReleaseWalksEveryStep(t *testing.T) {
 	etcd, udp, port, _ := releaseSetup(t)
+	var mu sync.Mutex // shares is appended to by the webhook's handler
 	var shares []string
 	hook := startHook(t, func(n notification) {
+		mu.Lock()
+		defer mu.Unlock()
 		if n.Event != "step" {
 			return
 		}
@@ -179,6 +183,8 @@ notify:
   webhook: %s
 %s`, hook.url, smokeYAML(port)))
 	r := mustBgctl(t, etcd.endpoint, "release", "-f", plan, "--dns", udp)
+	mu.Lock()
+	defer mu.Unlock()
 	t.Logf("the release, as a person sees it:\n%s", r.stdout)
 	t.Logf("each step in DNS: %s", strings.Join(shares, "; "))
 	if want := []string{"10%: ", "50%: ", "100%: 100 of 100 networks green, ttl 1"}; len(shares) != 3 || !strings.HasPrefix(shares[0], want[0]) || !strings.HasPrefix(shares[1], want[1]) || shares[2] != want[2] {
@@ -210,11 +216,11 @@ notify:
 // first analysis that sees it.
 func TestReleaseRollsBackWhenGreenFails(t *testing.T) {
 	etcd, udp, port, sites := releaseSetup(t)
-	var failedAt time.Time
+	failing := make(chan time.Time, 1)
 	hook := startHook(t, func(n notification) {
 		if n.Event == "step" && n.Step == 2 {
 			sites[greenAddr1].failing.Store(true)
-			failedAt = time.Now()
+			failing <- time.Now()
 		}
 	})
 	plan := writePlan(t, fmt.Sprintf(`
@@ -231,7 +237,12 @@ notify:
 %s`, hook.url, smokeYAML(port)))
 	p := startBgctl(t, etcd.endpoint, "release", "-f", plan)
 	var rolledBack time.Duration
-	waitFor(t, "green failing", 20*time.Second, func() bool { return !failedAt.IsZero() })
+	var failedAt time.Time
+	select {
+	case failedAt = <-failing:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("step 2 not reached:\n%s", p)
+	}
 	waitFor(t, "every client back on blue", 20*time.Second, func() bool {
 		if greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 {
 			rolledBack = time.Since(failedAt)
