@@ -42,10 +42,7 @@ they were, and no one moves. Then lower the share with bgctl canary NAME N, to 0
 Needs a canary share above 0, and no trial in place.`,
 	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o); maxTTLFlag(fs, o) },
 	run: func(ctx context.Context, c *cli, args []string) error {
-		if len(args) != 1 {
-			return usagef("give one name")
-		}
-		given, err := names(args, "name")
+		given, err := oneName(args)
 		if err != nil {
 			return err
 		}

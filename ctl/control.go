@@ -86,10 +86,7 @@ const requestWait = 10 * time.Second
 // until the release's state is done(state), nil once the state key is
 // gone.
 func (c *cli) request(ctx context.Context, args []string, action string, done func(*releaseState) bool) error {
-	if len(args) != 1 {
-		return usagef("give the name of a release")
-	}
-	ns, err := names(args, "name")
+	ns, err := oneName(args)
 	if err != nil {
 		return err
 	}

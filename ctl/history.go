@@ -101,10 +101,7 @@ etcd under --history-prefix, written in the same transaction as the change, so i
 compaction; the last 100 entries per name are kept. Changes made with etcdctl are not in it.`,
 	flags: func(fs *pflag.FlagSet, o *options) { outputFlag(fs, o) },
 	run: func(ctx context.Context, c *cli, args []string) error {
-		if len(args) != 1 {
-			return usagef("give one name")
-		}
-		ns, err := names(args, "name")
+		ns, err := oneName(args)
 		if err != nil {
 			return err
 		}

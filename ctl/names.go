@@ -144,6 +144,14 @@ func names(args []string, what string) ([]string, error) {
 	return out, nil
 }
 
+// oneName checks the one name a command takes, as names does.
+func oneName(args []string) ([]string, error) {
+	if len(args) != 1 {
+		return nil, usagef("give one name")
+	}
+	return names(args, "name")
+}
+
 // managed refuses names that have no keys.
 func (c *cli) managed(ns map[string]*name) error {
 	for _, n := range slices.Sorted(maps.Keys(ns)) {

@@ -21,10 +21,7 @@ takes --yes. bgctl undo NAME brings it back.`,
 		maxTTLFlag(fs, o)
 	},
 	run: func(ctx context.Context, c *cli, args []string) error {
-		if len(args) != 1 {
-			return usagef("give one name")
-		}
-		given, err := names(args, "name")
+		given, err := oneName(args)
 		if err != nil {
 			return err
 		}

@@ -28,10 +28,7 @@ send clients to. A value the plugin would ignore is refused, and nothing is writ
 		maxTTLFlag(fs, o)
 	},
 	run: func(ctx context.Context, c *cli, args []string) error {
-		if len(args) != 1 {
-			return usagef("give one name")
-		}
-		given, err := names(args, "name")
+		given, err := oneName(args)
 		if err != nil {
 			return err
 		}

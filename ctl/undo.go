@@ -24,10 +24,7 @@ was changed outside bgctl since (etcdctl, say): history does not know what to pu
 		maxTTLFlag(fs, o)
 	},
 	run: func(ctx context.Context, c *cli, args []string) error {
-		if len(args) != 1 {
-			return usagef("give one name")
-		}
-		given, err := names(args, "name")
+		given, err := oneName(args)
 		if err != nil {
 			return err
 		}
