@@ -135,39 +135,7 @@ func TestBgctlTLSRole(t *testing.T) {
 	p := newPKI(t)
 	endpoint, root := startTLSEtcd(t, p, false)
 	mustPut(t, root, appKeys...)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, step := range []func() error{
-		func() error { _, err := root.RoleAdd(ctx, "bgctl"); return err },
-		func() error {
-			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen/", clientv3.GetPrefixRangeEnd("/bluegreen/"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error {
-			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen-history/", clientv3.GetPrefixRangeEnd("/bluegreen-history/"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error {
-			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen-release/", clientv3.GetPrefixRangeEnd("/bluegreen-release/"), clientv3.PermissionType(clientv3.PermReadWrite))
-			return err
-		},
-		func() error { _, err := root.UserAdd(ctx, "release", "Rel3ase-pw"); return err },
-		func() error { _, err := root.UserGrantRole(ctx, "release", "bgctl"); return err },
-		func() error { _, err := root.RoleAdd(ctx, "bluegreen-read"); return err },
-		func() error {
-			_, err := root.RoleGrantPermission(ctx, "bluegreen-read", "/bluegreen/", clientv3.GetPrefixRangeEnd("/bluegreen/"), clientv3.PermissionType(clientv3.PermRead))
-			return err
-		},
-		func() error { _, err := root.UserAdd(ctx, "coredns", "C0redns-pw"); return err },
-		func() error { _, err := root.UserGrantRole(ctx, "coredns", "bluegreen-read"); return err },
-		func() error { _, err := root.UserAdd(ctx, "root", "R00t-pw"); return err },
-		func() error { _, err := root.UserGrantRole(ctx, "root", "root"); return err },
-		func() error { _, err := root.AuthEnable(ctx); return err },
-	} {
-		if err := step(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	setUpRoles(t, root)
 	_, udp, _ := startCoreDNS(t, corefile(endpoint, "tls "+p.ca+"\n\t\tcredentials coredns C0redns-pw"))
 	tlsFlags := []string{"--endpoints", endpoint, "--cacert", p.ca}
 
@@ -211,5 +179,45 @@ func TestBgctlTLSRole(t *testing.T) {
 	}
 	if a, _ := aTTL(t, udp, "app.example.org"); a != "10.0.2.100" {
 		t.Errorf("app.example.org answers %s, want green's 10.0.2.100", a)
+	}
+}
+
+// setUpRoles sets etcd up as the README does, and enables authentication:
+// the user release with the role bgctl, the user coredns with the role
+// bluegreen-read, and root.
+func setUpRoles(t *testing.T, root *clientv3.Client) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, step := range []func() error{
+		func() error { _, err := root.RoleAdd(ctx, "bgctl"); return err },
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen/", clientv3.GetPrefixRangeEnd("/bluegreen/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen-history/", clientv3.GetPrefixRangeEnd("/bluegreen-history/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "bgctl", "/bluegreen-release/", clientv3.GetPrefixRangeEnd("/bluegreen-release/"), clientv3.PermissionType(clientv3.PermReadWrite))
+			return err
+		},
+		func() error { _, err := root.UserAdd(ctx, "release", "Rel3ase-pw"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "release", "bgctl"); return err },
+		func() error { _, err := root.RoleAdd(ctx, "bluegreen-read"); return err },
+		func() error {
+			_, err := root.RoleGrantPermission(ctx, "bluegreen-read", "/bluegreen/", clientv3.GetPrefixRangeEnd("/bluegreen/"), clientv3.PermissionType(clientv3.PermRead))
+			return err
+		},
+		func() error { _, err := root.UserAdd(ctx, "coredns", "C0redns-pw"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "coredns", "bluegreen-read"); return err },
+		func() error { _, err := root.UserAdd(ctx, "root", "R00t-pw"); return err },
+		func() error { _, err := root.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := root.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
