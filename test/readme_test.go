@@ -157,13 +157,20 @@ func TestReadmeReleasePlan(t *testing.T) {
 // readmeSection is the text of the README's section with that heading.
 func readmeSection(t *testing.T, heading string) string {
 	t.Helper()
-	data, err := os.ReadFile("../README.md")
+	return markdownSection(t, "../README.md", "## "+heading)
+}
+
+// markdownSection is the text of a Markdown file from the heading line
+// given (with its #s) to the next heading of level 2.
+func markdownSection(t *testing.T, path, heading string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(data), "\n## "+heading+"\n")
+	_, section, ok := strings.Cut(string(data), "\n"+heading+"\n")
 	if !ok {
-		t.Fatalf("the README has no section %q", heading)
+		t.Fatalf("%s has no section %q", path, heading)
 	}
 	section, _, _ = strings.Cut(section, "\n## ")
 	return section
