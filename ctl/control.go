@@ -50,7 +50,8 @@ var abortCommand = &command{
 	short: "Stop a running release and roll its names back",
 	long: `Asks the bgctl release running NAME, wherever it runs, to roll back at once: every name of
 the release goes back to the old colour in one transaction, and the release exits 1. Waits
-until it has.`,
+until it has; if the release does not act within 10s (its bgctl is gone or stuck), revokes
+the release's lease, which takes its steps with it.`,
 	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o) },
 	run: func(ctx context.Context, c *cli, args []string) error {
 		return c.request(ctx, args, "abort", func(s *releaseState) bool { return s == nil })
@@ -122,6 +123,17 @@ func (c *cli) request(ctx context.Context, args []string, action string, done fu
 			return nil
 		case err != nil && !errors.As(err, &gone):
 			return err
+		case time.Now().After(deadline) && action == "abort":
+			// Its bgctl is gone or stuck: end the release's lease here,
+			// which takes its steps, and the names are back on the old
+			// colour now rather than when the lease runs out.
+			rctx, cancel := c.timeout(ctx)
+			_, err := cli.Revoke(rctx, lease)
+			cancel()
+			if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				return c.etcdError(fmt.Sprintf("the release of %s did not act within %v; revoking its lease", n, requestWait), err)
+			}
+			return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): bgctl revoked its lease instead, so etcd dropped its steps and %s answers %s again", n, requestWait, joinNames(st.Names), st.From)
 		case time.Now().After(deadline):
 			return fmt.Errorf("the release of %s did not act within %v: if its bgctl is gone, its lease runs out and the names go back to %s by themselves", n, requestWait, st.From)
 		}

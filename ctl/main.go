@@ -29,8 +29,9 @@ type IO struct {
 	// retire asks there, and --user NAME asks for the password there.
 	Terminal bool
 	// Live reports whether stdout is a terminal a person watches: release
-	// keeps a status line up to date there.
-	Live bool
+	// keeps a status line up to date there, no wider than Columns says.
+	Live    bool
+	Columns func() int
 }
 
 // Exit codes, as etcdctl and kubectl use them.
@@ -224,5 +225,12 @@ func recordedCommand(cmd *command, fs *pflag.FlagSet) string {
 
 // Stdio is the process's own IO.
 func Stdio() IO {
-	return IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stdin.Fd())), Live: term.IsTerminal(int(os.Stdout.Fd()))}
+	return IO{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv, Terminal: term.IsTerminal(int(os.Stdin.Fd())), Live: term.IsTerminal(int(os.Stdout.Fd())),
+		Columns: func() int {
+			w, _, err := term.GetSize(int(os.Stdout.Fd()))
+			if err != nil {
+				return 0
+			}
+			return w
+		}}
 }

@@ -22,6 +22,7 @@ type cli struct {
 	flags    *pflag.FlagSet
 	recorded string // the command line as history records it
 	etcd     *clientv3.Client
+	release  clientv3.LeaseID // the lease of the release this command runs, if it runs one
 }
 
 // flagGiven reports whether the command line gave the flag.

@@ -59,7 +59,7 @@ writes nothing.`,
 		if p.Analysis != nil && p.Analysis.Health && len(servers) == 0 {
 			return p.errorf("analysis.health", "needs --dns: the CoreDNS servers to ask for the plugin's health state")
 		}
-		r := &release{c: c, plan: p, servers: servers, ttl: map[string]uint32{}, out: &progress{w: c.io.Stdout, live: c.io.Live}}
+		r := &release{c: c, plan: p, servers: servers, ttl: map[string]uint32{}, ours: map[int64]bool{}, out: &progress{w: c.io.Stdout, live: c.io.Live, width: c.io.Columns}}
 		defer r.out.done()
 		if err := r.load(ctx); err != nil {
 			return err
@@ -91,7 +91,9 @@ type release struct {
 	lease    clientv3.LeaseID
 	kept     <-chan *clientv3.LeaseKeepAliveResponse
 	requests clientv3.WatchChan
-	stop     context.CancelFunc // ends the keep-alives and the watch
+	changes  clientv3.WatchChan // of the names' keys, to see anyone else's write at once
+	ours     map[int64]bool     // the revisions of the release's own writes
+	stop     context.CancelFunc // ends the keep-alives and the watches
 	state    releaseState
 
 	step, share int  // the step in effect (from 1) and its share of clients on the new colour
@@ -109,6 +111,11 @@ func (r *release) load(ctx context.Context) error {
 	}
 	for i, n := range p.Names {
 		at := fmt.Sprintf("names.%d", i)
+		if st, _, err := c.readState(ctx, n); err == nil {
+			return p.errorf(at, "a release of %s is running already: %s; bgctl abort %s stops it", n, st.describe(), n)
+		} else if !errors.As(err, new(*noReleaseError)) {
+			return err
+		}
 		v := ns[n].view(c.opts.maxTTL)
 		switch {
 		case len(ns[n].keys) == 0:
@@ -126,11 +133,6 @@ func (r *release) load(ctx context.Context) error {
 		case p.Analysis != nil && p.Analysis.Health && ns[n].keys[schema.FieldCheck] == nil:
 			return p.errorf("analysis.health", "%s has no check key, so the plugin does not probe it: bgctl set %s --check URL, or drop health", n, n)
 		}
-		if st, _, err := c.readState(ctx, n); err == nil {
-			return p.errorf(at, "a release of %s is running already: %s", n, st.describe())
-		} else if !errors.As(err, new(*noReleaseError)) {
-			return err
-		}
 		ttl, known := v.answeredTTL()
 		if !known && len(r.servers) > 0 {
 			ttl, _ = servedTTL(ctx, r.servers, n, ttl)
@@ -139,7 +141,7 @@ func (r *release) load(ctx context.Context) error {
 		if p.LowerTTL > 0 && uint32(p.LowerTTL) > ttl {
 			return p.errorf("lower_ttl", "%d is above %s's TTL of %d s: it would raise it", p.LowerTTL, n, ttl)
 		}
-		if p.LowerTTL > 0 {
+		if p.LowerTTL > 0 && uint32(p.LowerTTL) < ttl {
 			r.lower = max(r.lower, time.Duration(ttl)*time.Second)
 		}
 	}
@@ -149,27 +151,43 @@ func (r *release) load(ctx context.Context) error {
 }
 
 // gate runs every smoke test against every address of the colour
-// released: one failure stops the release before anything is written.
+// released, and then the analysis's other checks once, as Argo Rollouts'
+// pre-promotion analysis does: a check that cannot pass (Prometheus out of
+// reach, a green address the plugin finds down) fails here, before any
+// client is sent to the new colour, and nothing is written.
 func (r *release) gate(ctx context.Context) error {
 	p := r.plan
 	if len(p.Smoke) == 0 {
 		r.out.event("no smoke tests in the plan: nothing is checked before clients are sent to %s", p.to)
-		return nil
-	}
-	r.out.event("smoke: %d tests against %d addresses of %s", len(p.Smoke), len(r.targets), p.to)
-	passed, failures := runSmoke(ctx, p.Smoke, r.targets)
-	for _, f := range failures {
-		r.out.event("FAILED %s", f)
-	}
-	if len(failures) > 0 {
-		msg := fmt.Sprintf("%d of %d smoke tests failed, first %s: nothing was written, %s goes on serving %s", len(failures), passed+len(failures), failures[0], p.from, joinNames(p.Names))
-		if !r.c.opts.dryRun {
-			r.notify("abort", msg)
+	} else {
+		r.out.event("smoke: %d tests against %d addresses of %s", len(p.Smoke), len(r.targets), p.to)
+		passed, failures := runSmoke(ctx, p.Smoke, r.targets)
+		for _, f := range failures {
+			r.out.event("FAILED %s", f)
 		}
-		return errors.New(msg)
+		if len(failures) > 0 {
+			return r.refuse(fmt.Sprintf("%d of %d smoke tests failed, first %s", len(failures), passed+len(failures), failures[0]))
+		}
+		r.out.event("smoke: %d passed", passed)
 	}
-	r.out.event("smoke: %d passed", passed)
+	if ap := p.Analysis; ap != nil && (ap.Health || len(ap.Prometheus) > 0 || len(ap.Web) > 0) {
+		a := r.analyse(ctx, false)
+		r.out.event("analysis before the first step: %s", a)
+		if !a.ok() {
+			return r.refuse("the analysis fails before any client is sent to " + p.to.String() + ": " + strings.Join(a.failures, "; "))
+		}
+	}
 	return nil
+}
+
+// refuse is the gate's error: why, and that nothing was written.
+func (r *release) refuse(why string) error {
+	p := r.plan
+	msg := fmt.Sprintf("%s: nothing was written, %s goes on serving %s", why, p.from, joinNames(p.Names))
+	if !r.c.opts.dryRun {
+		r.notify("abort", msg)
+	}
+	return errors.New(msg)
 }
 
 // schedule prints what the release would do, if it started now.
@@ -275,7 +293,9 @@ func (r *release) begin(ctx context.Context) error {
 	case !resp.Succeeded:
 		return r.end(fmt.Errorf("another release of %s started meanwhile: nothing was written", joinNames(p.Names)))
 	}
+	c.release = r.lease
 	r.requests = cli.Watch(kctx, c.globals.releasePrefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
+	r.changes = cli.Watch(kctx, c.globals.prefix, clientv3.WithPrefix(), clientv3.WithRev(resp.Header.Revision+1))
 	return nil
 }
 
@@ -389,6 +409,7 @@ func (r *release) commit(ctx context.Context, rev int64, what string, read map[s
 	at, err := c.commit(ctx, rev, r.plan.Reason, edits)
 	if err == nil {
 		r.read, r.wrote = read, at
+		r.ours[at] = true
 	}
 	return at, err
 }
@@ -427,7 +448,7 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 	running, done, over := false, 0, false
 	start := func() {
 		running = true
-		go func() { results <- r.analyse(actx) }()
+		go func() { results <- r.analyse(actx, true) }()
 	}
 	end := time.Now().Add(d)
 	left := d
@@ -437,12 +458,21 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 		if over && !r.paused && done >= wanted && !running {
 			return nil
 		}
+		remaining := time.Until(end)
+		if r.paused {
+			remaining = left
+		}
+		r.out.status("%s", r.statusLine(remaining, done > 0))
 		select {
 		case <-ctx.Done():
 			return errInterrupted
 		case _, ok := <-r.kept:
 			if !ok {
 				return errLeaseLost
+			}
+		case wr, ok := <-r.changes:
+			if err := r.outsideChange(wr, ok); err != nil {
+				return err
 			}
 		case wr, ok := <-r.requests:
 			if err := wr.Err(); !ok || err != nil {
@@ -470,9 +500,7 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 			r.out.event("analysis: %s", a)
 			if a.ok() {
 				r.failed = 0
-				continue
-			}
-			if r.failed++; r.failed >= ap.FailureLimit {
+			} else if r.failed++; r.failed >= ap.FailureLimit {
 				return fmt.Errorf("failed analyses in a row: %d, failure_limit %d; last: %s", r.failed, ap.FailureLimit, strings.Join(a.failures, "; "))
 			}
 		case <-bake.C:
@@ -481,13 +509,55 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 				start() // the last one, due now
 			}
 		case <-status.C:
-			remaining, note := time.Until(end), ""
-			if r.paused {
-				remaining, note = left, " · PAUSED, bgctl resume goes on"
-			}
-			r.out.status("step %d/%d · %d %% on %s · %v left%s", r.step, len(r.plan.Steps), r.share, r.plan.to, max(remaining, 0).Round(time.Second), note)
 		}
 	}
+}
+
+// statusLine is the line kept up to date below the events on a terminal:
+// where the release is, how long it stays there, and how the analysis
+// goes.
+func (r *release) statusLine(left time.Duration, analysed bool) string {
+	left = (max(left, 0) + time.Second - 1).Truncate(time.Second) // 5s left in the first second of a 5s bake
+	var s string
+	if r.step == 0 {
+		s = fmt.Sprintf("ttl lowered: answers with the old one leave caches in %v", left)
+	} else {
+		s = fmt.Sprintf("step %d/%d: %d %% on %s, %v left", r.step, len(r.plan.Steps), r.share, r.plan.to, left)
+	}
+	switch {
+	case r.failed > 0:
+		s += fmt.Sprintf(", failed analyses in a row: %d of %d", r.failed, r.plan.Analysis.FailureLimit)
+	case analysed:
+		s += ", last analysis ok"
+	}
+	if r.paused {
+		s += ", PAUSED (bgctl resume)"
+	}
+	return s
+}
+
+// outsideChange returns why the release must stop if a watch response of
+// the names' keys holds a change that is not the release's own: someone
+// else wrote to one of its names, and the release would otherwise go on
+// as if they had not.
+func (r *release) outsideChange(wr clientv3.WatchResponse, ok bool) error {
+	if err := wr.Err(); !ok || err != nil {
+		return fmt.Errorf("watching %s for changes by others: %v", r.c.globals.prefix, err)
+	}
+	for _, ev := range wr.Events {
+		if r.ours[ev.Kv.ModRevision] {
+			continue
+		}
+		for _, n := range r.plan.Names {
+			switch key := string(ev.Kv.Key); {
+			case key == schema.Key(r.c.globals.prefix, n, schema.FieldTrial) && ev.Type == clientv3.EventTypeDelete:
+				return fmt.Errorf("%s's trial key, the release's step, was deleted (revision %d): its lease ended, or someone deleted it", n, ev.Kv.ModRevision)
+			case strings.HasPrefix(key, r.c.dir(n)):
+				return fmt.Errorf("%s changed in etcd during the release: someone else wrote to %s (revision %d)", n, key, ev.Kv.ModRevision)
+			}
+		}
+	}
+	return nil
 }
 
 // request acts on a put of a request key of one of the release's names:
@@ -617,6 +687,9 @@ func (r *release) printTTLs(trial bool) {
 		return
 	}
 	for _, n := range r.plan.Names {
+		if r.ttl[n] <= uint32(r.plan.LowerTTL) {
+			continue
+		}
 		if trial {
 			r.out.event("%s: ttl %d until bgctl confirm, then %d again", n, r.plan.LowerTTL, r.ttl[n])
 		} else {
@@ -680,11 +753,41 @@ func (r *release) rollback(cause error) error {
 	if strings.HasPrefix(cause.Error(), "aborted") {
 		what = "abort"
 	}
-	msg := fmt.Sprintf("rolled back at step %d/%d: %s %s again (%s)", r.step, len(p.Steps), r.subject(), p.from, how)
+	msg, back := r.rolledBack(ctx, how)
 	r.out.event("%s; %s", cause, msg)
-	if r.step > 0 {
+	if r.step > 0 && back {
 		r.out.event("%s drained from caches by %s", p.to, r.drained())
 	}
 	r.notify(what, cause.Error()+"; "+msg)
 	return fmt.Errorf("%v; %s", cause, msg)
+}
+
+// rolledBack says where the names are after a rollback, as etcd now holds
+// them: back on the old colour, unless someone else's change stands. back
+// reports whether every name is.
+func (r *release) rolledBack(ctx context.Context, how string) (msg string, back bool) {
+	p := r.plan
+	msg = fmt.Sprintf("rolled back at step %d/%d", r.step, len(p.Steps))
+	again := "again"
+	if r.step == 0 {
+		msg, again = "stopped before step 1", "as before"
+	}
+	now, _, err := r.c.read(ctx, p.Names)
+	if err != nil {
+		return fmt.Sprintf("%s: %s %s with the release's lease gone (%s)", msg, r.subject(), p.from, how), false
+	}
+	var others []string
+	for _, n := range p.Names {
+		v := now[n].view(r.c.opts.maxTTL)
+		switch c := v.answers(); {
+		case c != p.from:
+			others = append(others, fmt.Sprintf("%s answers %s, as someone else wrote", n, c))
+		case v.canary > 0:
+			others = append(others, fmt.Sprintf("%s answers %s with %d %% of clients on %s, as someone else wrote", n, c, v.canary, c.Other()))
+		}
+	}
+	if len(others) > 0 {
+		return fmt.Sprintf("%s (%s): %s", msg, how, strings.Join(others, "; ")), false
+	}
+	return fmt.Sprintf("%s: %s %s %s (%s)", msg, r.subject(), p.from, again, how), true
 }

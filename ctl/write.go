@@ -40,7 +40,9 @@ func (e *edit) effective() bool {
 // commit writes every edit in one transaction, with a history entry for
 // each name, if and only if no key of those names changed since they were
 // read at revision read: a change by someone else in between makes it fail,
-// it never overwrites one. It returns the revision of the change.
+// it never overwrites one. Nor does it write to a name that a release
+// (other than the one this command runs) is taking through its steps. It
+// returns the revision of the change.
 func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*edit) (int64, error) {
 	cli, err := c.connect(ctx)
 	if err != nil {
@@ -56,6 +58,11 @@ func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*ed
 			conds = append(conds, clientv3.Compare(clientv3.ModRevision(string(kv.Key)), "=", kv.ModRevision))
 		}
 		conds = append(conds, clientv3.Compare(clientv3.ModRevision(c.dir(n.name)), "<", read+1).WithPrefix())
+		if c.release == 0 {
+			conds = append(conds, clientv3.Compare(clientv3.CreateRevision(c.stateKey(n.name)), "=", 0))
+		} else {
+			conds = append(conds, clientv3.Compare(clientv3.LeaseValue(c.stateKey(n.name)), "=", c.release))
+		}
 		entry := historyEntry{Time: now, User: c.who(), Command: c.recorded, Reason: reason}
 		for _, f := range slices.Sorted(maps.Keys(e.changes)) {
 			to := e.changes[f]
@@ -91,6 +98,9 @@ func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*ed
 		var ns []string
 		for _, e := range edits {
 			ns = append(ns, e.name.name)
+			if st, lease, err := c.readState(ctx, e.name.name); err == nil && lease != c.release {
+				return 0, fmt.Errorf("a release of %s is running (%s): nothing was written; bgctl abort %s stops it, or wait for it to end", e.name.name, st.describe(), e.name.name)
+			}
 		}
 		return 0, fmt.Errorf("%s changed in etcd since bgctl read it at revision %d (someone else wrote meanwhile): nothing was written; see bgctl status %s, and run the command again",
 			strings.Join(ns, ", "), read, strings.Join(ns, " "))

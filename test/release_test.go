@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/ctl"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -142,6 +144,29 @@ func TestReleaseSmokeGate(t *testing.T) {
 	}
 	if got := hook.seen(); strings.Join(got, ",") != "abort" {
 		t.Errorf("webhook got %v, want abort", got)
+	}
+
+	// The analysis's other checks run once before the first step too, in a
+	// dry run as well: a Prometheus out of reach, or a green address the
+	// plugin finds down, stops the release before any client goes there.
+	waitFor(t, "127.0.0.23 down in the plugin", 10*time.Second, func() bool {
+		return strings.Contains(stateTXT(t, udp, "app.example.org"), "down=127.0.0.23")
+	})
+	dead := "http://127.0.0.1:" + freePort(t)
+	os.WriteFile(plan, []byte("names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 1s\nanalysis:\n  interval: 1s\n  health: true\n  prometheus:\n    - name: error rate\n      url: "+dead+"\n      query: vector(0)\n      max: 0.01\n"), 0o600)
+	for _, dry := range []bool{true, false} {
+		args := []string{"release", "-f", plan, "--dns", udp}
+		if dry {
+			args = append(args, "--dry-run")
+		}
+		r = bgctl(t, etcd.endpoint, args...)
+		if r.code != 1 || !strings.Contains(r.stderr.String(), "the analysis fails before any client is sent to green: health of app.example.org at "+udp+": green 127.0.0.23 is down; error rate: GET "+dead+"/api/v1/query") ||
+			!strings.Contains(r.stderr.String(), "nothing was written") {
+			t.Errorf("dry run %v, with analysis checks that fail: %s", dry, r)
+		}
+	}
+	if after := etcdRevision(t, etcd.client); after != before {
+		t.Errorf("etcd revision %d -> %d: a release stopped by its analysis wrote", before, after)
 	}
 }
 
@@ -288,6 +313,13 @@ func TestReleasePauseResumeAbort(t *testing.T) {
 			t.Fatalf("the paused release went on: %s\n%s", step(), p)
 		}
 	}
+	// While it runs, its names are its own: bgctl writes nothing to them.
+	for _, args := range [][]string{{"switch", "app.example.org", "--to", "green"}, {"canary", "app.example.org", "50"}, {"set", "app.example.org", "--ttl", "60"}} {
+		if r := bgctl(t, etcd.endpoint, args...); r.code != 1 || !strings.Contains(r.stderr.String(), "a release of app.example.org is running (") ||
+			!strings.Contains(r.stderr.String(), "nothing was written; bgctl abort app.example.org stops it") {
+			t.Errorf("bgctl %s during the release: %s", strings.Join(args, " "), r)
+		}
+	}
 	mustBgctl(t, etcd.endpoint, "resume", "app.example.org")
 	waitFor(t, "step 2", 10*time.Second, func() bool { return strings.Contains(step(), `"step":2,`) })
 	r = mustBgctl(t, etcd.endpoint, "abort", "app.example.org", "--reason", "wrong build")
@@ -325,4 +357,78 @@ func TestReleaseKilled(t *testing.T) {
 	}
 	took := waitFor(t, "every client back on blue", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 })
 	t.Logf("bgctl killed with SIGKILL, --lease-ttl 2s: etcd dropped the step %v later, every client network answered blue %v after that", deleted, took)
+}
+
+// Someone else's write to a name during its release (etcdctl, another
+// tool) stops the release at once, and the release says where the name is
+// now instead of claiming a rollback it did not make.
+func TestReleaseStopsOnOutsideChange(t *testing.T) {
+	etcd, udp, _, _ := releaseSetup(t)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [10, 100]\nbake: 1m\n")
+	p := startBgctl(t, etcd.endpoint, "release", "-f", plan)
+	waitFor(t, "step 1 in DNS", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) > 0 })
+	at := etcd.put(t, "/bluegreen/app.example.org/active", "green")
+	if code := p.wait(t, 10*time.Second); code != 1 ||
+		!strings.Contains(p.stdout.String(), fmt.Sprintf("app.example.org changed in etcd during the release: someone else wrote to /bluegreen/app.example.org/active (revision %d)", at)) ||
+		!strings.Contains(p.stdout.String(), "rolled back at step 1/2 (revision") || !strings.Contains(p.stdout.String(), "app.example.org answers green, as someone else wrote") ||
+		strings.Contains(p.stdout.String(), "answers blue again") || strings.Contains(p.stdout.String(), "drained") {
+		t.Errorf("exit %d, want 1 with the name left as the other writer put it:\n%s", code, p)
+	}
+	waitFor(t, "every client on green, as written", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 100 })
+}
+
+// abort of a release whose bgctl is gone does not wait for the lease to
+// run out: it revokes the lease itself.
+func TestReleaseAbortWhenBgctlIsGone(t *testing.T) {
+	etcd, udp, _, _ := releaseSetup(t)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [50, 100]\nbake: 1m\n")
+	p := startBgctl(t, etcd.endpoint, "release", "-f", plan, "--lease-ttl", "1m")
+	waitFor(t, "step 1 in DNS", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) > 0 })
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	p.wait(t, 10*time.Second)
+	r := bgctl(t, etcd.endpoint, "abort", "app.example.org")
+	if r.code != 1 || !strings.Contains(r.stderr.String(), "did not act within 10s (is its bgctl gone?): bgctl revoked its lease instead, so etcd dropped its steps and app.example.org answers blue again") {
+		t.Errorf("abort of a release whose bgctl was killed: %s", r)
+	}
+	took := waitFor(t, "every client back on blue", 5*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 })
+	t.Logf("every client network answered blue %v after abort returned", took)
+}
+
+// On a terminal the release keeps one status line below its events, no
+// wider than the terminal, and leaves nothing of it behind.
+func TestReleaseStatusLine(t *testing.T) {
+	etcd, _, port, _ := releaseSetup(t)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [50, 100]\nbake: 2s\nanalysis:\n  interval: 500ms\n  smoke: true\n"+smokeYAML(port))
+	const columns = 40
+	r := bgctlWith(t, ctl.IO{Live: true, Columns: func() int { return columns }}, "--endpoints", etcd.endpoint, "release", "-f", plan)
+	out := r.stdout.String()
+	if r.code != 0 {
+		t.Fatalf("release: %s", r)
+	}
+	const clear = "\r\033[K"
+	var statuses []string
+	for _, part := range strings.Split(out, clear) {
+		// What is drawn after a clear: events (whole lines), then at most
+		// one status line, without a newline, that the next clear removes.
+		if i := strings.LastIndex(part, "\n"); i < len(part)-1 {
+			statuses = append(statuses, part[i+1:])
+		}
+	}
+	if len(statuses) < 4 {
+		t.Fatalf("%d status lines drawn, want one at least every second:\n%q", len(statuses), out)
+	}
+	for _, s := range statuses {
+		if n := len([]rune(s)); n >= columns {
+			t.Errorf("status line of %d characters on a %d-column terminal: %q", n, columns, s)
+		}
+		if strings.ContainsAny(s, "\r\033") || !strings.HasPrefix(s, "step ") {
+			t.Errorf("status line %q", s)
+		}
+	}
+	if !slices.ContainsFunc(statuses, func(s string) bool { return strings.HasPrefix(s, "step 1/2: 50 % on green, 2s left, last") }) {
+		t.Errorf("no status line shows step 1 with its time left and analysis: %q", statuses)
+	}
+	if !strings.HasSuffix(out, "\n") || strings.Contains(out, "·") {
+		t.Errorf("the output ends in a status line, or is not ASCII: %q", out)
+	}
 }
