@@ -48,6 +48,8 @@ type BlueGreen struct {
 	checkNets networks // the networks checks may reach; nil for the default
 	failover  bool
 	upstream  *upstream.Upstream
+	// nameMetrics bounds the names with answer series of their own.
+	nameMetrics int
 
 	preview     networks                // clients that may ask for previews and states
 	nsOption    []nameServer            // the ns option's name servers; none for the default
@@ -77,7 +79,7 @@ func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
 func (bg *BlueGreen) start() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	bg.stop = cancel
-	bg.store = newStore(bg.prefix, bg.Zones, policy{ttl: bg.ttl, maxTTL: bg.maxTTL, failover: bg.failover, checkNets: bg.checkNets}, probes, bg.probes, &bg.snap)
+	bg.store = newStore(bg.prefix, bg.Zones, policy{ttl: bg.ttl, maxTTL: bg.maxTTL, failover: bg.failover, checkNets: bg.checkNets}, probes, bg.probes, bg.nameMetrics, &bg.snap)
 	perName.add(&bg.snap)
 
 	wait := startupWait

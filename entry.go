@@ -23,6 +23,7 @@ type entry struct {
 	down      []net.IP     // addresses failing their check, sorted
 	unchecked []string     // addresses outside the check networks: never probed, sorted
 	problems  []problem
+	answers   *nameAnswers // the name's own answer counters; nil beyond name_metrics
 }
 
 // A problem is why a key of the name is not taken as etcd holds it.

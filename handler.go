@@ -96,6 +96,9 @@ func (bg *BlueGreen) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.
 		}
 		if t.Set() {
 			answersTotal.WithLabelValues(metrics.WithServer(ctx), c.String()).Inc()
+			if n := e.answers; n != nil {
+				n[c].Add(1)
+			}
 		}
 	}
 	if len(m.Answer) == 0 {

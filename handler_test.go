@@ -29,12 +29,13 @@ func testPlugin(t testing.TB, kvs ...string) *BlueGreen {
 	return bg
 }
 
-// testStore is a store of /bluegreen/ for example.org, with failover on.
+// testStore is a store of /bluegreen/ for example.org, with failover on and
+// no answer series of each name's own (name_metrics 0).
 // Its probes reach no verdict of their own (tests report probe results
 // themselves) and stop at the end of the test.
 func testStore(t testing.TB, snap *atomic.Pointer[snapshot]) *store {
 	s := newStore("/bluegreen/", []string{"example.org."}, policy{ttl: 30, maxTTL: schema.DefaultMaxTTL, failover: true}, newProber(),
-		probeConfig{interval: time.Hour, timeout: 100 * time.Millisecond, rise: 100, fall: 100}, snap)
+		probeConfig{interval: time.Hour, timeout: 100 * time.Millisecond, rise: 100, fall: 100}, 0, snap)
 	t.Cleanup(s.stopProbes)
 	return s
 }

@@ -103,29 +103,38 @@ var (
 	}, []string{"type", "result"})
 )
 
-// The per-name gauges, healthy_addresses and trial_until_timestamp_seconds,
-// are made at each scrape from the snapshots served, not kept in a
-// GaugeVec: with ten thousand checked names, the kept series took 10 MB of
-// small objects that every garbage collection had to mark. A name's series
-// go with the name, or with its trial.
-var perName = &nameCollector{
-	healthy: prometheus.NewDesc(
-		prometheus.BuildFQName(plugin.Namespace, pluginName, "healthy_addresses"),
-		"Addresses of a checked name's colour that pass their check; 0 means the colour is down.",
-		[]string{"name", "colour"}, nil),
-	trial: prometheus.NewDesc(
-		prometheus.BuildFQName(plugin.Namespace, pluginName, "trial_until_timestamp_seconds"),
-		"While a trial flip is answered, when its lease is due to expire and the name to go back to its active colour, by the trial's colour.",
-		[]string{"name", "colour"}, nil),
-}
+// nameAnswers counts a name's answers by colour, for name_answers_total:
+// the handler adds to it, and every entry of the name shares it.
+type nameAnswers [2]atomic.Uint64
+
+// The per-name series are made at each scrape from the snapshots served,
+// not kept in a GaugeVec: with ten thousand checked names, the kept series
+// took 10 MB of small objects that every garbage collection had to mark. A
+// name's series go with the name, or with what gave it them (its check,
+// trial, canary share or answer counters).
+var perName = newNameCollector()
 
 func init() { prometheus.MustRegister(perName) }
 
+func newNameCollector() *nameCollector {
+	desc := func(name, help string) *prometheus.Desc {
+		return prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, pluginName, name), help, []string{"name", "colour"}, nil)
+	}
+	return &nameCollector{
+		healthy: desc("healthy_addresses", "Addresses of a checked name's colour that pass their check; 0 means the colour is down."),
+		trial:   desc("trial_until_timestamp_seconds", "While a trial flip is answered, when its lease is due to expire and the name to go back to its active colour, by the trial's colour."),
+		answers: desc("name_answers_total", "Answers for a name (and its previews), by the colour answered; for the first name_metrics names."),
+		serving: desc("answering", "1 for the colour most clients of a name are answered (its active colour, its trial's, or the idle one after a failover); for names with a check, trial, canary share or answer series."),
+		canary:  desc("canary_percent", "The share of client networks etcd asks to send to a name's other colour (the canary key, or a release step's trial), by that colour."),
+	}
+}
+
 // nameCollector reads the snapshots of every running instance.
 type nameCollector struct {
-	healthy, trial *prometheus.Desc
-	mu             sync.Mutex
-	snaps          []*atomic.Pointer[snapshot]
+	healthy, trial, answers, serving, canary *prometheus.Desc
+
+	mu    sync.Mutex
+	snaps []*atomic.Pointer[snapshot]
 }
 
 func (hc *nameCollector) add(snap *atomic.Pointer[snapshot]) {
@@ -140,12 +149,15 @@ func (hc *nameCollector) remove(snap *atomic.Pointer[snapshot]) {
 	hc.snaps = slices.DeleteFunc(hc.snaps, func(s *atomic.Pointer[snapshot]) bool { return s == snap })
 }
 
-func (hc *nameCollector) Describe(ch chan<- *prometheus.Desc) { ch <- hc.healthy; ch <- hc.trial }
+func (hc *nameCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{hc.healthy, hc.trial, hc.answers, hc.serving, hc.canary} {
+		ch <- d
+	}
+}
 
-// Collect makes a series for each colour with addresses of each checked
-// name, and one for each trial. A name served twice (by two server blocks,
-// or by an instance and the one replacing it in a reload) has the series
-// of its first.
+// Collect makes the series of each name that has any. A name served twice
+// (by two server blocks, or by an instance and the one replacing it in a
+// reload) has the series of its first.
 func (hc *nameCollector) Collect(ch chan<- prometheus.Metric) {
 	hc.mu.Lock()
 	snaps := slices.Clone(hc.snaps)
@@ -157,20 +169,35 @@ func (hc *nameCollector) Collect(ch chan<- prometheus.Metric) {
 			continue
 		}
 		snap.each(func(name string, e *entry) {
-			if (e.check.Raw == "" && e.trial == nil) || seen[name] {
+			canary := e.canary > 0 || (e.trial != nil && e.trial.HasCanary)
+			if (e.check.Raw == "" && e.trial == nil && e.answers == nil && !canary) || seen[name] {
 				return
 			}
 			seen[name] = true
 			label := strings.TrimSuffix(name, ".")
+			gauge := func(d *prometheus.Desc, v float64, c schema.Colour) {
+				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, label, c.String())
+			}
+			if e.serving() {
+				gauge(hc.serving, 1, e.answering())
+			}
+			if canary {
+				gauge(hc.canary, float64(e.canary), e.active.Other())
+			}
 			if t := e.trial; t != nil {
-				ch <- prometheus.MustNewConstMetric(hc.trial, prometheus.GaugeValue, float64(t.Until.Unix()), label, t.Colour.String())
+				gauge(hc.trial, float64(t.Until.Unix()), t.Colour)
+			}
+			if n := e.answers; n != nil {
+				for _, c := range schema.Colours {
+					ch <- prometheus.MustNewConstMetric(hc.answers, prometheus.CounterValue, float64(n[c].Load()), label, c.String())
+				}
 			}
 			if e.check.Raw == "" {
 				return
 			}
 			for _, c := range schema.Colours {
 				if t := e.targets[c]; t.Set() && t.CNAME == "" {
-					ch <- prometheus.MustNewConstMetric(hc.healthy, prometheus.GaugeValue, float64(e.healthy(c)), label, c.String())
+					gauge(hc.healthy, float64(e.healthy(c)), c)
 				}
 			}
 		})

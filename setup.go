@@ -26,6 +26,11 @@ const (
 	defaultEndpoint = "http://localhost:2379"
 	defaultPrefix   = "/bluegreen/"
 	defaultTTL      = 30
+	// Each name with answer series of its own adds two series to every
+	// scrape (one per colour): a thousand names are two thousand series, as
+	// many as a busy CoreDNS exports in all.
+	defaultNameMetrics = 1000
+	maxNameMetrics     = 100000
 )
 
 func setup(c *caddy.Controller) error {
@@ -47,15 +52,16 @@ func setup(c *caddy.Controller) error {
 
 func parse(c *caddy.Controller) (*BlueGreen, error) {
 	bg := &BlueGreen{
-		ttl:      defaultTTL,
-		maxTTL:   schema.DefaultMaxTTL,
-		prefix:   defaultPrefix,
-		probes:   defaultProbes,
-		failover: true,
-		upstream: upstream.New(),
-		canaryV4: defaultCanaryV4,
-		canaryV6: defaultCanaryV6,
-		preview:  defaultPreview,
+		ttl:         defaultTTL,
+		maxTTL:      schema.DefaultMaxTTL,
+		nameMetrics: defaultNameMetrics,
+		prefix:      defaultPrefix,
+		probes:      defaultProbes,
+		failover:    true,
+		upstream:    upstream.New(),
+		canaryV4:    defaultCanaryV4,
+		canaryV6:    defaultCanaryV6,
+		preview:     defaultPreview,
 		etcd: clientv3.Config{
 			Endpoints:            []string{defaultEndpoint},
 			DialTimeout:          requestTimeout,
@@ -217,6 +223,15 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.Err(err.Error())
 		}
 		bg.nsOption = append(bg.nsOption, ns)
+	case "name_metrics":
+		if len(args) != 1 {
+			return c.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 0 || n > maxNameMetrics {
+			return c.Errf("name_metrics %q: want a count from 0 to %d", args[0], maxNameMetrics)
+		}
+		bg.nameMetrics = n
 	case "failover":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
 			return c.Errf("failover takes on or off")

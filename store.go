@@ -48,6 +48,10 @@ type store struct {
 	staleFrom time.Time             // since when, through every reason; zero while they are current
 	seeded    *seed                 // what was loaded before the first list
 	closed    bool                  // shut down: a late probe or event changes nothing
+
+	nameMetrics int                     // how many names may have answer counters of their own
+	counted     map[string]*nameAnswers // those that have, by fully qualified name
+	countedFull bool                    // a name was refused counters: logged once
 }
 
 // A stray is a key under the prefix that is not NAME/FIELD of a name in the
@@ -80,8 +84,8 @@ type staleness struct {
 	why   string
 }
 
-func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg probeConfig, snap *atomic.Pointer[snapshot]) *store {
-	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}),
+func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg probeConfig, nameMetrics int, snap *atomic.Pointer[snapshot]) *store {
+	s := &store{prefix: prefix, zones: zones, policy: pol, snap: snap, listed: make(chan struct{}), nameMetrics: nameMetrics, counted: map[string]*nameAnswers{},
 		names: map[string]*nameKeys{}, strays: map[string]stray{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
 		probes: pr, probeCfg: probeCfg, watching: newProbeNames()}
@@ -614,6 +618,7 @@ func ancestors(name, zone string) []string {
 // resolve builds name's entry, and remembers the colour it answers.
 func (s *store) resolve(name string, k *nameKeys) *entry {
 	if k == nil {
+		delete(s.counted, name)
 		return nil
 	}
 	var h health
@@ -622,7 +627,29 @@ func (s *store) resolve(name string, k *nameKeys) *entry {
 	}
 	e := resolve(k, h, s.policy)
 	k.served, k.serving = e.active, e.serving()
+	e.answers = s.answersOf(name)
 	return e
+}
+
+// answersOf is name's answer counters, which every entry of the name
+// shares: made for the first name_metrics names the store resolves (in
+// etcd's key order at the first list), kept until the name goes. The
+// limit bounds the per-name series a scrape returns, however many names
+// etcd holds; the others are counted in answers_total alone.
+func (s *store) answersOf(name string) *nameAnswers {
+	if a, ok := s.counted[name]; ok {
+		return a
+	}
+	if len(s.counted) >= s.nameMetrics {
+		if s.nameMetrics > 0 && !s.countedFull {
+			s.countedFull = true
+			log.Warningf("%s: name_metrics %d reached: %s and the names after it have no answer series of their own", s.prefix, s.nameMetrics, strings.TrimSuffix(name, "."))
+		}
+		return nil
+	}
+	a := new(nameAnswers)
+	s.counted[name] = a
+	return a
 }
 
 // probeHealth is what the probes a name watches found of its addresses.

@@ -115,13 +115,13 @@ func TestStoreProbeResults(t *testing.T) {
 	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=127.0.1.1,127.0.1.2", "app.example.org/green=127.0.2.1",
 		"app.example.org/check=tcp://:1", "cname.example.org/active=blue", "cname.example.org/blue=127.0.3.1",
 		"cname.example.org/green=app.example.net", "cname.example.org/check=tcp://:1"), 5)
-	series := &nameCollector{healthy: perName.healthy, trial: perName.trial}
+	series := newNameCollector()
 	series.add(&snap)
-	healthy := func(name, colour string) float64 { return collected(t, series)[name+" "+colour] }
+	healthy := func(name, colour string) float64 { return collected(t, series)["healthy_addresses "+name+" "+colour] }
 	if healthy("app.example.org", "blue") != 2 || healthy("app.example.org", "green") != 1 {
 		t.Errorf("healthy addresses blue %v green %v, want 2 and 1 before any probe", healthy("app.example.org", "blue"), healthy("app.example.org", "green"))
 	}
-	if n := len(collected(t, series)); n != 3 {
+	if n := len(collected(t, series, "healthy_addresses")); n != 3 {
 		t.Errorf("%d healthy_addresses series, want 3: none for a hostname target", n)
 	}
 	report(s, app, "127.0.1.1", stateDown)
@@ -182,9 +182,9 @@ func TestStoreProbeStateCarriesOver(t *testing.T) {
 }
 
 // A name served by two instances at once (a reload, two server blocks) has
-// one healthy_addresses series: a second would fail the whole scrape.
+// one series of each: a second would fail the whole scrape.
 func TestHealthSeriesOncePerName(t *testing.T) {
-	series := &nameCollector{healthy: perName.healthy, trial: perName.trial}
+	series := newNameCollector()
 	for range 2 {
 		var snap atomic.Pointer[snapshot]
 		s := testStore(t, &snap)
@@ -197,14 +197,16 @@ func TestHealthSeriesOncePerName(t *testing.T) {
 	if err != nil {
 		t.Fatalf("scrape: %v", err)
 	}
-	if len(got) != 1 || len(got[0].GetMetric()) != 1 {
-		t.Errorf("scraped %v, want one series", got)
+	for _, f := range got {
+		if len(f.GetMetric()) != 1 {
+			t.Errorf("scraped %v, want one series of each", got)
+		}
 	}
 }
 
-// collected is the series of c, by name and colour: "NAME COLOUR" for
-// healthy_addresses, "trial NAME COLOUR" for trial_until_timestamp_seconds.
-func collected(t *testing.T, c *nameCollector) map[string]float64 {
+// collected is the series of c, as "METRIC NAME COLOUR" (METRIC without
+// coredns_bluegreen_), of the metrics given or all.
+func collected(t *testing.T, c *nameCollector, metrics ...string) map[string]float64 {
 	ch := make(chan prometheus.Metric)
 	go func() {
 		c.Collect(ch)
@@ -220,11 +222,12 @@ func collected(t *testing.T, c *nameCollector) map[string]float64 {
 		for _, l := range d.GetLabel() {
 			labels[l.GetName()] = l.GetValue()
 		}
-		key := labels["name"] + " " + labels["colour"]
-		if m.Desc() == c.trial {
-			key = "trial " + key
+		metric := map[*prometheus.Desc]string{c.healthy: "healthy_addresses", c.trial: "trial_until_timestamp_seconds",
+			c.answers: "name_answers_total", c.serving: "answering", c.canary: "canary_percent"}[m.Desc()]
+		if len(metrics) > 0 && !slices.Contains(metrics, metric) {
+			continue
 		}
-		got[key] = d.GetGauge().GetValue()
+		got[metric+" "+labels["name"]+" "+labels["colour"]] = d.GetGauge().GetValue() + d.GetCounter().GetValue()
 	}
 	return got
 }
@@ -455,7 +458,7 @@ func TestStoreTrial(t *testing.T) {
 	s := testStore(t, snap)
 	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/green=10.0.2.1", "app.example.org/ttl=30"), 5)
 	logs := captureLog(t)
-	series := &nameCollector{healthy: perName.healthy, trial: perName.trial}
+	series := newNameCollector()
 	series.add(snap)
 	reverted := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("reverted"))
 	kept := testutil.ToFloat64(trialsEndedTotal.WithLabelValues("kept"))
@@ -466,7 +469,7 @@ func TestStoreTrial(t *testing.T) {
 	if e.active != schema.Green || e.ttl != 5 || !strings.Contains(txtOf(e), "trial=green until 2026-11-24T12:13:00Z") || !strings.Contains(txtOf(e), "ttl=5") {
 		t.Fatalf("during the trial: active %s, ttl %d, TXT %s", e.active, e.ttl, txtOf(e))
 	}
-	if got := collected(t, series)["trial app.example.org green"]; got != float64(time.Date(2026, 11, 24, 12, 13, 0, 0, time.UTC).Unix()) {
+	if got := collected(t, series)["trial_until_timestamp_seconds app.example.org green"]; got != float64(time.Date(2026, 11, 24, 12, 13, 0, 0, time.UTC).Unix()) {
 		t.Errorf("trial gauge %v", got)
 	}
 	s.apply([]keyValue{{key: trial.key, rev: 7, deleted: true}}) // the lease expired
