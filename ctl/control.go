@@ -171,6 +171,32 @@ func (c *cli) readState(ctx context.Context, n string) (*releaseState, clientv3.
 	return &st, clientv3.LeaseID(resp.Kvs[0].Lease), nil
 }
 
+// readStates reads the state of every running release, by name; none for
+// a user etcd does not let read them.
+func (c *cli) readStates(ctx context.Context) (map[string]*releaseState, error) {
+	cli, err := c.connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.timeout(ctx)
+	defer cancel()
+	resp, err := cli.Get(ctx, c.globals.releasePrefix, clientv3.WithPrefix())
+	if errors.Is(err, rpctypes.ErrPermissionDenied) {
+		return nil, nil // a user who may read the names but not the releases
+	} else if err != nil {
+		return nil, c.etcdError("reading "+c.globals.releasePrefix, err)
+	}
+	states := map[string]*releaseState{}
+	for _, kv := range resp.Kvs {
+		n, ok := strings.CutSuffix(strings.TrimPrefix(string(kv.Key), c.globals.releasePrefix), "/state")
+		var st releaseState
+		if ok && json.Unmarshal(kv.Value, &st) == nil {
+			states[n] = &st
+		}
+	}
+	return states, nil
+}
+
 // describe is who runs a release, for an error.
 func (s *releaseState) describe() string {
 	return fmt.Sprintf("%s, run by %s on %s (pid %d) since %s, at step %d of %d", s.Plan, s.User, s.Host, s.PID, clock(s.Started), s.Step, s.Steps)

@@ -580,13 +580,21 @@ func (r *release) request(ev *clientv3.Event) (string, error) {
 	case req.Action == "abort":
 		return "", fmt.Errorf("aborted with bgctl abort %s by %s", n, by)
 	case req.Action == "pause" && !r.paused:
-		r.out.event("paused with bgctl pause %s by %s: the bake clock stops, the analysis goes on", n, by)
+		held := "the bake clock stops, the analysis goes on"
+		if r.step == 0 {
+			held = fmt.Sprintf("the wait for caches stops; no client is sent to %s until bgctl resume", r.plan.to)
+		}
+		r.out.event("paused with bgctl pause %s by %s: %s", n, by, held)
 		r.notify("pause", "paused by "+by)
 		r.setState(statePaused)
 	case req.Action == "resume" && r.paused:
 		r.out.event("resumed with bgctl resume %s by %s", n, by)
 		r.notify("resume", "resumed by "+by)
-		r.setState(stateRunning)
+		if r.step == 0 {
+			r.setState(stateWaiting)
+		} else {
+			r.setState(stateRunning)
+		}
 	default:
 		return "", nil
 	}

@@ -29,6 +29,7 @@ type nameStatus struct {
 	Answers  string            `json:"answers"`           // the colour the plugin answers most clients with; "" when not served
 	Ignored  map[string]string `json:"ignored,omitempty"` // field -> why the plugin ignores its value
 	Servers  []served          `json:"servers,omitempty"` // with --dns: what each server answers
+	Release  *releaseState     `json:"release,omitempty"` // the release running the name, if any
 }
 
 var statusCommand = &command{
@@ -70,10 +71,15 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
+	releases, err := c.readStates(ctx)
+	if err != nil {
+		return err
+	}
 	var out []nameStatus
 	agree := true
 	for _, n := range slices.Sorted(maps.Keys(ns)) {
 		st := c.status(ns[n])
+		st.Release = releases[n]
 		if len(servers) > 0 {
 			var took []time.Duration
 			st.Servers, took = until(ctx, servers, n, c.opts.dnsTimeout, false, func(s served) bool { return s.Synced >= rev })
@@ -140,6 +146,9 @@ func (c *cli) printStatus(out []nameStatus, rev int64) error {
 		}
 		if st.Answers == "" {
 			fmt.Fprintf(c.io.Stdout, "%s: not served\n", st.Name)
+		}
+		if r := st.Release; r != nil {
+			fmt.Fprintf(c.io.Stdout, "%s: a release from %s to %s is %s: %s\n", st.Name, r.From, r.To, r.State, r.describe())
 		}
 	}
 	if len(out[0].Servers) == 0 {

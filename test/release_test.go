@@ -313,6 +313,10 @@ func TestReleasePauseResumeAbort(t *testing.T) {
 			t.Fatalf("the paused release went on: %s\n%s", step(), p)
 		}
 	}
+	if r := mustBgctl(t, etcd.endpoint, "status", "app.example.org"); !strings.Contains(r.stdout.String(), "app.example.org: a release from blue to green is paused: ") ||
+		!strings.Contains(r.stdout.String(), ", at step 1 of 2") {
+		t.Errorf("status of a paused release: %s", r)
+	}
 	// While it runs, its names are its own: bgctl writes nothing to them.
 	for _, args := range [][]string{{"switch", "app.example.org", "--to", "green"}, {"canary", "app.example.org", "50"}, {"set", "app.example.org", "--ttl", "60"}} {
 		if r := bgctl(t, etcd.endpoint, args...); r.code != 1 || !strings.Contains(r.stderr.String(), "a release of app.example.org is running (") ||
