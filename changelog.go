@@ -10,7 +10,7 @@ import (
 )
 
 // logChanges logs how name's answers changed from was to now (nil when the
-// name has no keys) at revision rev, and counts switches and failovers.
+// name has no keys) at revision rev, and counts switches.
 func logChanges(name string, was, now *entry, rev int64) {
 	name = strings.TrimSuffix(name, ".")
 	wasServing, nowServing := was != nil && was.serving(), now != nil && now.serving()
@@ -47,7 +47,6 @@ func logChanges(name string, was, now *entry, rev int64) {
 	switch {
 	case now.failover && !was.failover:
 		log.Warningf("%s: failover to %s: every %s address is down", name, now.answering(), now.active)
-		failoversTotal.WithLabelValues(name).Inc()
 	case was.failover && !now.failover && now.isDown(now.active):
 		log.Warningf("%s: failover ended: %s is down too, answering all of %s", name, now.active.Other(), now.active)
 	case was.failover && !now.failover:

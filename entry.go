@@ -24,6 +24,7 @@ type entry struct {
 	unchecked []string     // addresses outside the check networks: never probed, sorted
 	problems  []problem
 	answers   *nameAnswers // the name's own answer counters; nil beyond name_metrics
+	failovers uint64       // times the name failed over since the store began: carried from entry to entry
 }
 
 // A problem is why a key of the name is not taken as etcd holds it.

@@ -87,13 +87,6 @@ var (
 )
 
 var (
-	failoversTotal = promauto.NewCounterVec(prometheus.CounterOpts{
-		Namespace: plugin.Namespace,
-		Subsystem: pluginName,
-		Name:      "failovers_total",
-		Help:      "Times a name was answered with its idle colour because every address of its active colour was down.",
-	}, []string{"name"})
-
 	probeSeconds = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
@@ -126,12 +119,16 @@ func newNameCollector() *nameCollector {
 		answers: desc("name_answers_total", "Answers for a name (and its previews), by the colour answered; for the first name_metrics names."),
 		serving: desc("answering", "1 for the colour most clients of a name are answered (its active colour, its trial's, or the idle one after a failover); for names with a check, trial, canary share or answer series."),
 		canary:  desc("canary_percent", "The share of client networks etcd asks to send to a name's other colour (the canary key, or a release step's trial), by that colour."),
+		// 0 from the moment a name has a check, so that increase() sees its
+		// first failover.
+		failovers: prometheus.NewDesc(prometheus.BuildFQName(plugin.Namespace, pluginName, "failovers_total"),
+			"Times a checked name was answered with its idle colour because every address of its active colour was down.", []string{"name"}, nil),
 	}
 }
 
 // nameCollector reads the snapshots of every running instance.
 type nameCollector struct {
-	healthy, trial, answers, serving, canary *prometheus.Desc
+	healthy, trial, answers, serving, canary, failovers *prometheus.Desc
 
 	mu    sync.Mutex
 	snaps []*atomic.Pointer[snapshot]
@@ -150,7 +147,7 @@ func (hc *nameCollector) remove(snap *atomic.Pointer[snapshot]) {
 }
 
 func (hc *nameCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{hc.healthy, hc.trial, hc.answers, hc.serving, hc.canary} {
+	for _, d := range []*prometheus.Desc{hc.healthy, hc.trial, hc.answers, hc.serving, hc.canary, hc.failovers} {
 		ch <- d
 	}
 }
@@ -195,6 +192,7 @@ func (hc *nameCollector) Collect(ch chan<- prometheus.Metric) {
 			if e.check.Raw == "" {
 				return
 			}
+			ch <- prometheus.MustNewConstMetric(hc.failovers, prometheus.CounterValue, float64(e.failovers), label)
 			for _, c := range schema.Colours {
 				if t := e.targets[c]; t.Set() && t.CNAME == "" {
 					gauge(hc.healthy, float64(e.healthy(c)), c)

@@ -51,7 +51,8 @@ func TestNameSeries(t *testing.T) {
 
 	// a goes: its series with it, and b, at its next change, takes its place.
 	bg.store.apply([]keyValue{{key: "/bluegreen/a.example.org/active", rev: 9, deleted: true}, {key: "/bluegreen/a.example.org/blue", rev: 9, deleted: true},
-		{key: "/bluegreen/a.example.org/green", rev: 9, deleted: true}, {key: "/bluegreen/b.example.org/canary", value: "0", rev: 9}})
+		{key: "/bluegreen/a.example.org/green", rev: 9, deleted: true}})
+	bg.store.apply([]keyValue{{key: "/bluegreen/b.example.org/canary", value: "0", rev: 10}})
 	ask("b.example.org.")
 	got = collected(t, series)
 	if len(got) != 3 || got["name_answers_total b.example.org blue"] != 1 || got["name_answers_total b.example.org green"] != 0 || got["answering b.example.org blue"] != 1 {

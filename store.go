@@ -674,6 +674,14 @@ func (h probeHealth) of(ip net.IP) addrState {
 // publish swaps in old with changes applied at revision rev, and logs what
 // changed for queries, unless quiet.
 func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, quiet bool) {
+	for name, e := range changes { // fresh from resolve: not published yet, still the store's to fill in
+		if was := old.get(name); e != nil && was != nil && e != emptyNonTerminal {
+			e.failovers = was.failovers
+			if e.failover && !was.failover {
+				e.failovers++
+			}
+		}
+	}
 	next := old.with(rev, changes)
 	next.stale = s.staleness()
 	s.snap.Store(next)
@@ -689,9 +697,6 @@ func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, qui
 		logProblems(s.problems, s.prefix, name, was, e)
 		if !quiet {
 			logChanges(name, was, e, rev)
-		}
-		if e == nil {
-			failoversTotal.DeleteLabelValues(strings.TrimSuffix(name, "."))
 		}
 	}
 }
