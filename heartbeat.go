@@ -97,7 +97,7 @@ func (w *watcher) check(ctx context.Context, client *clientv3.Client, sm sample,
 	default:
 	}
 	if lag.rev != 0 && time.Since(lag.since) > behindAfter {
-		again := relist{"watch_stalled", fmt.Errorf("the watch of %s has delivered nothing past revision %d since %s, though etcd is at revision %d",
+		again := relist{relistWatchStalled, fmt.Errorf("the watch of %s has delivered nothing past revision %d since %s, though etcd is at revision %d",
 			w.prefix, sm.upTo, lag.since.Format(time.RFC3339), lag.rev), sm.list}
 		w.store.markResync(sm.list, lag.since, again.Error())
 		w.listAgain(again)
@@ -131,11 +131,11 @@ func (w *watcher) compare(ctx context.Context, client *clientv3.Client, sm sampl
 	w.heard.Store(time.Now().UnixNano())
 	h := resp.Header
 	if want := w.cluster.Load(); want != 0 && h.ClusterId != want {
-		return 0, relist{"cluster_changed", fmt.Errorf("etcd at %v is cluster %x, not cluster %x that the answers of revision %d come from",
+		return 0, relist{relistCluster, fmt.Errorf("etcd at %v is cluster %x, not cluster %x that the answers of revision %d come from",
 			w.config.Endpoints, h.ClusterId, want, sm.upTo), sm.list}
 	}
 	if h.Revision < sm.upTo {
-		return 0, relist{"revision_went_back", fmt.Errorf("etcd at %v is at revision %d, behind revision %d that the answers come from: restored from a backup, or its data wiped?",
+		return 0, relist{relistWentBack, fmt.Errorf("etcd at %v is at revision %d, behind revision %d that the answers come from: restored from a backup, or its data wiped?",
 			w.config.Endpoints, h.Revision, sm.upTo), sm.list}
 	}
 	if !compared {
@@ -147,7 +147,7 @@ func (w *watcher) compare(ctx context.Context, client *clientv3.Client, sm sampl
 		key = string(resp.Kvs[0].Key)
 	}
 	if have != sm.modRev {
-		return 0, relist{"diverged", fmt.Errorf("etcd holds key %q at mod revision %d as of revision %d, where the answers have it at %d: its history was replaced",
+		return 0, relist{relistDiverged, fmt.Errorf("etcd holds key %q at mod revision %d as of revision %d, where the answers have it at %d: its history was replaced",
 			key, have, sm.applied, sm.modRev), sm.list}
 	}
 	return h.Revision, nil

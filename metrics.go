@@ -54,7 +54,14 @@ var (
 		Namespace: plugin.Namespace,
 		Subsystem: pluginName,
 		Name:      "stale_since_timestamp_seconds",
-		Help:      "Since when the answers are stale, while they are (etcd cannot be reached, its watch lags, its history was replaced, or the answers come from the snapshot file); 0 while they are current.",
+		Help:      "Since when the answers are stale, while they are (etcd cannot be reached, its watch lags, its history was replaced, or the answers come from the snapshot file, or etcd was never listed and nothing is answered); 0 while they are current.",
+	}, []string{"prefix"})
+
+	ignoredKeys = promauto.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: plugin.Namespace,
+		Subsystem: pluginName,
+		Name:      "ignored_keys",
+		Help:      "etcd keys under the prefix the plugin ignores now: values that do not parse or fit (the name answers its last good value), and keys outside the layout or the zones.",
 	}, []string{"prefix"})
 
 	invalidValuesTotal = promauto.NewCounter(prometheus.CounterOpts{
@@ -95,6 +102,20 @@ var (
 		Buckets:   prometheus.ExponentialBuckets(0.0001, 4, 9), // 100µs to 6.5s
 	}, []string{"type", "result"})
 )
+
+// Why the prefix was listed again: relists_total's reasons.
+const (
+	relistCompacted    = "compacted"
+	relistWentBack     = "revision_went_back"
+	relistCluster      = "cluster_changed"
+	relistDiverged     = "diverged"
+	relistWatchStalled = "watch_stalled"
+)
+
+var relistReasons = []string{relistCompacted, relistWentBack, relistCluster, relistDiverged, relistWatchStalled}
+
+// trialOutcomes are trials_ended_total's.
+var trialOutcomes = []string{"kept", "reverted"}
 
 // nameAnswers counts a name's answers by colour, for name_answers_total:
 // the handler adds to it, and every entry of the name shares it.

@@ -52,6 +52,7 @@ type store struct {
 	nameMetrics int                     // how many names may have answer counters of their own
 	counted     map[string]*nameAnswers // those that have, by fully qualified name
 	countedFull bool                    // a name was refused counters: logged once
+	ignored     int                     // problems of the names published, for ignored_keys with the strays
 }
 
 // A stray is a key under the prefix that is not NAME/FIELD of a name in the
@@ -89,7 +90,18 @@ func newStore(prefix string, zones []string, pol policy, pr *prober, probeCfg pr
 		names: map[string]*nameKeys{}, strays: map[string]stray{}, below: map[string]int{},
 		problems: &burst{what: "invalid values", warning: true, window: burstWindow}, probeLog: &burst{what: "health check results", window: burstWindow},
 		probes: pr, probeCfg: probeCfg, watching: newProbeNames()}
-	staleSinceSeconds.WithLabelValues(prefix) // a series to alert on from the start, 0 unless an instance before this one set it
+	// Nothing is answered until the first list (or the snapshot file):
+	// stale from the start, for the alert on stale answers to see a server
+	// that never reaches etcd. The first list sets it right.
+	staleSinceSeconds.WithLabelValues(prefix).Set(float64(time.Now().UnixNano()) / 1e9)
+	// Counters with reasons exist from the start, at 0: increase() does not
+	// see a series' first value, and a relist may happen once in a life.
+	for _, reason := range relistReasons {
+		relistsTotal.WithLabelValues(prefix, reason)
+	}
+	for _, outcome := range trialOutcomes {
+		trialsEndedTotal.WithLabelValues(outcome)
+	}
 	return s
 }
 
@@ -120,6 +132,9 @@ func (s *store) replace(kvs []keyValue, rev int64) {
 	s.seeded = nil
 	revision.WithLabelValues(s.prefix).Set(float64(rev))
 	s.clearStale(staleSeeded, staleResync)
+	if first {
+		s.staleMetric() // current, unless the heartbeat already found otherwise
+	}
 	s.commit(touched, rev, quiet)
 	s.synced.Store(rev) // once the answers are published: synced never runs ahead of them
 	if first {
@@ -675,7 +690,14 @@ func (h probeHealth) of(ip net.IP) addrState {
 // changed for queries, unless quiet.
 func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, quiet bool) {
 	for name, e := range changes { // fresh from resolve: not published yet, still the store's to fill in
-		if was := old.get(name); e != nil && was != nil && e != emptyNonTerminal {
+		was := old.get(name)
+		if e != nil {
+			s.ignored += len(e.problems)
+		}
+		if was != nil {
+			s.ignored -= len(was.problems)
+		}
+		if e != nil && was != nil && e != emptyNonTerminal {
 			e.failovers = was.failovers
 			if e.failover && !was.failover {
 				e.failovers++
@@ -686,6 +708,7 @@ func (s *store) publish(old *snapshot, rev int64, changes map[string]*entry, qui
 	next.stale = s.staleness()
 	s.snap.Store(next)
 	namesManaged.WithLabelValues(s.prefix).Set(float64(next.served))
+	ignoredKeys.WithLabelValues(s.prefix).Set(float64(s.ignored + len(s.strays)))
 	for name, e := range changes {
 		was := old.get(name)
 		if was == emptyNonTerminal { // nothing to log of a name without keys

@@ -56,6 +56,9 @@ func TestStoreRelistSwap(t *testing.T) {
 func TestStoreRelistCarriesOver(t *testing.T) {
 	var snap atomic.Pointer[snapshot]
 	s := testStore(t, &snap)
+	if since := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); since == 0 {
+		t.Error("stale_since_timestamp_seconds is 0 before the first list, with nothing answered")
+	}
 	s.replace(keyValues(5, "app.example.org/active=blue", "app.example.org/blue=10.0.1.1", "app.example.org/ttl=60"), 5)
 	s.apply([]keyValue{{key: "/bluegreen/app.example.org/active", value: "green", rev: 6}, {key: "/bluegreen/app.example.org/ttl", value: "soon", rev: 6}})
 	s.replace(append(keyValues(5, "app.example.org/blue=10.0.1.1"), keyValues(6, "app.example.org/active=green", "app.example.org/ttl=soon")...), 9)
@@ -68,6 +71,17 @@ func TestStoreRelistCarriesOver(t *testing.T) {
 		if !strings.Contains(txt, want) {
 			t.Errorf("TXT state %s lacks %s", txt, want)
 		}
+	}
+	if since := testutil.ToFloat64(staleSinceSeconds.WithLabelValues("/bluegreen/")); since != 0 {
+		t.Errorf("stale_since_timestamp_seconds %v once listed, want 0", since)
+	}
+	s.apply(keyValues(10, "stray=1")) // outside the layout
+	if got := testutil.ToFloat64(ignoredKeys.WithLabelValues("/bluegreen/")); got != 3 {
+		t.Errorf("ignored_keys %v, want 3: active, ttl and the stray", got)
+	}
+	s.apply([]keyValue{{key: "/bluegreen/app.example.org/ttl", value: "60", rev: 11}, {key: "/bluegreen/stray", rev: 11, deleted: true}})
+	if got := testutil.ToFloat64(ignoredKeys.WithLabelValues("/bluegreen/")); got != 1 {
+		t.Errorf("ignored_keys %v after the ttl was fixed and the stray deleted, want 1", got)
 	}
 	// A target deleted while answered is kept across a list, too.
 	s.replace(keyValues(6, "app.example.org/active=green", "app.example.org/green=10.0.2.1"), 12)

@@ -110,7 +110,7 @@ func (w *watcher) run(ctx context.Context) {
 			continue
 		case errors.Is(err, rpctypes.ErrCompacted):
 			log.Warningf("watch of %s: %v; listing again", w.prefix, err)
-			relistsTotal.WithLabelValues(w.prefix, "compacted").Inc()
+			relistsTotal.WithLabelValues(w.prefix, relistCompacted).Inc()
 			rev = 0
 			continue
 		}
