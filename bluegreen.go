@@ -50,6 +50,9 @@ type BlueGreen struct {
 	upstream  *upstream.Upstream
 	// nameMetrics bounds the names with answer series of their own.
 	nameMetrics int
+	// readyAlways (the ready option off) reports ready before the first
+	// list: where the block serves much more than bluegreen's names.
+	readyAlways bool
 
 	preview     networks                // clients that may ask for previews and states
 	nsOption    []nameServer            // the ns option's name servers; none for the default
@@ -69,8 +72,8 @@ type BlueGreen struct {
 func (bg *BlueGreen) Name() string { return pluginName }
 
 // Ready implements ready.Readiness: true once there is something to answer
-// from: the first list of etcd, or the state file.
-func (bg *BlueGreen) Ready() bool { return bg.snap.Load() != nil }
+// from (the first list of etcd, or the state file), or always with ready off.
+func (bg *BlueGreen) Ready() bool { return bg.readyAlways || bg.snap.Load() != nil }
 
 // start runs the watcher and waits a while for its first list. What the
 // plugin answered before (the instance a reload replaces, or the state

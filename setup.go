@@ -232,11 +232,15 @@ func parseOption(c *caddy.Controller, bg *BlueGreen, root string) error {
 			return c.Errf("name_metrics %q: want a count from 0 to %d", args[0], maxNameMetrics)
 		}
 		bg.nameMetrics = n
-	case "failover":
+	case "failover", "ready":
 		if len(args) != 1 || (args[0] != "on" && args[0] != "off") {
-			return c.Errf("failover takes on or off")
+			return c.Errf("%s takes on or off", option)
 		}
-		bg.failover = args[0] == "on"
+		if option == "failover" {
+			bg.failover = args[0] == "on"
+		} else {
+			bg.readyAlways = args[0] == "off"
+		}
 	default:
 		return c.Errf("unknown property %q", option)
 	}

@@ -45,13 +45,14 @@ func TestParseTrafficPolicy(t *testing.T) {
 		check_fall 5
 		failover off
 		name_metrics 0
+		ready off
 	}`))
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := probeConfig{interval: 10 * time.Second, timeout: 3 * time.Second, rise: 1, fall: 5}
-	if bg.canaryV4 != 16 || bg.canaryV6 != 48 || bg.probes != want || bg.failover || bg.nameMetrics != 0 {
-		t.Errorf("canary subnet /%d /%d, probes %+v, failover %v, name_metrics %d; want /16 /48, %+v, off, 0", bg.canaryV4, bg.canaryV6, bg.probes, bg.failover, bg.nameMetrics, want)
+	if bg.canaryV4 != 16 || bg.canaryV6 != 48 || bg.probes != want || bg.failover || bg.nameMetrics != 0 || !bg.readyAlways || !bg.Ready() {
+		t.Errorf("canary subnet /%d /%d, probes %+v, failover %v, name_metrics %d, ready %v; want /16 /48, %+v, off, 0, off", bg.canaryV4, bg.canaryV6, bg.probes, bg.failover, bg.nameMetrics, !bg.readyAlways, want)
 	}
 }
 
@@ -119,6 +120,7 @@ func TestParseErrors(t *testing.T) {
 		{"bluegreen {\n check_rise 0\n}", `Testfile:2 - Error during parsing: check_rise "0": want a count from 1 to 100`},
 		{"bluegreen {\n check_fall x\n}", `Testfile:2 - Error during parsing: check_fall "x": want a count`},
 		{"bluegreen {\n failover no\n}", "Testfile:2 - Error during parsing: failover takes on or off"},
+		{"bluegreen {\n ready\n}", "Testfile:2 - Error during parsing: ready takes on or off"},
 		{"bluegreen {\n name_metrics -1\n}", `Testfile:2 - Error during parsing: name_metrics "-1": want a count from 0 to 100000`},
 		{"bluegreen {\n name_metrics\n}", "Testfile:2 - Error during parsing: Wrong argument count"},
 		{"bluegreen {\n check_interval 1s\n check_timeout 2s\n}", "Testfile:3 - Error during parsing: check_timeout 2s is longer than check_interval 1s"},
