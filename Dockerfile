@@ -6,7 +6,8 @@
 # ca-certificates.crt, passwd and group.
 #
 # Where a registry is reachable, a build stage can do make image's part
-# instead: put this stage first and take the files from it.
+# instead: put this stage first, take the files from it, and build with the
+# repository as the context (podman build -t IMAGE .).
 #
 #   FROM golang:1.26 AS build
 #   RUN apt-get update && apt-get install -y libcap2-bin

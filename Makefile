@@ -18,10 +18,14 @@ build:
 # own image does; it needs root.
 CONTAINER ?= $(shell command -v podman || command -v docker)
 IMAGE ?= localhost/bluegreen:dev
+# The CA bundle to put in the image: Debian's path; Fedora's is
+# /etc/pki/tls/certs/ca-bundle.crt.
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 image: build
 	@[ -n "$(CONTAINER)" ] || { echo "make image needs podman or docker"; exit 1; }
 	rm -rf bin/image && mkdir bin/image
-	cp bin/coredns bin/bgctl /etc/ssl/certs/ca-certificates.crt bin/image/
+	cp bin/coredns bin/bgctl bin/image/
+	cp $(CA_BUNDLE) bin/image/ca-certificates.crt
 	echo 'nonroot:x:65532:65532:nonroot:/:/sbin/nologin' > bin/image/passwd
 	echo 'nonroot:x:65532:' > bin/image/group
 	setcap cap_net_bind_service=+ep bin/image/coredns

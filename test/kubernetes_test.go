@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"sigs.k8s.io/yaml"
@@ -60,6 +61,8 @@ func loadManifests(t *testing.T) manifests {
 				obj = &appsv1.Deployment{}
 			case "PodDisruptionBudget":
 				obj = &policyv1.PodDisruptionBudget{}
+			case "NetworkPolicy":
+				obj = &networkingv1.NetworkPolicy{}
 			default:
 				t.Fatalf("%s, document %d: kind %q: the test knows no such kind", file, i+1, meta.Kind)
 			}
@@ -124,7 +127,8 @@ func TestKubernetesManifests(t *testing.T) {
 			t.Errorf("%s: its pods may run as root", key)
 		}
 	}
-	// Every Service and disruption budget selects some pods of the manifests.
+	// Every Service, disruption budget and network policy selects some pods
+	// of the manifests.
 	for key, obj := range objects {
 		var selector map[string]string
 		switch o := obj.(type) {
@@ -132,6 +136,8 @@ func TestKubernetesManifests(t *testing.T) {
 			selector = o.Spec.Selector
 		case *policyv1.PodDisruptionBudget:
 			selector = o.Spec.Selector.MatchLabels
+		case *networkingv1.NetworkPolicy:
+			selector = o.Spec.PodSelector.MatchLabels
 		default:
 			continue
 		}
@@ -183,7 +189,7 @@ func adapt(t *testing.T, corefile string, oldnew ...string) string {
 	return corefile
 }
 
-// TestKubernetesCorefile runs the Corefile of coredns.yaml's ConfigMap with
+// TestKubernetesCorefile runs the Corefile of 20-coredns.yaml's ConfigMap with
 // etcd's endpoint changed, and its ports: DNS on a free port, health and
 // ready on loopback addresses the test reads, the metrics port on a free
 // one; forward goes to a loopback address where nothing answers, in place
@@ -192,27 +198,21 @@ func TestKubernetesCorefile(t *testing.T) {
 	objects := loadManifests(t)
 	etcd := startEtcd(t)
 	etcd.putName(t, "app.example.org", "blue", "10.0.1.100", "10.0.2.100")
-	health, ready := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	health, ready, metrics := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
 	corefile := adapt(t, objects["ConfigMap/bluegreen/bluegreen-corefile"].(*corev1.ConfigMap).Data["Corefile"],
 		"http://etcd-client.bluegreen.svc.cluster.local:2379", etcd.endpoint,
+		"example.org:53 {", "example.org:0 {",
 		".:53 {", ".:0 {",
 		"health {", "health "+health+" {",
 		"\n    ready\n", "\n    ready "+ready+"\n",
-		"prometheus :9153", "prometheus 127.0.0.1:"+freePort(t),
+		"prometheus :9153", "prometheus "+metrics,
 		"/var/lib/bluegreen/snapshot", filepath.Join(t.TempDir(), "snapshot"),
 		"forward . /etc/resolv.conf", "forward . 127.0.0.1:"+freePort(t),
 	)
 	_, udp, _ := startCoreDNS(t, corefile)
 
 	for _, probe := range []string{"http://" + ready + "/ready", "http://" + health + "/health"} {
-		waitFor(t, probe+" answering 200", 10*time.Second, func() bool {
-			resp, err := http.Get(probe)
-			if err != nil {
-				return false
-			}
-			resp.Body.Close()
-			return resp.StatusCode == http.StatusOK
-		})
+		waitFor(t, probe+" answering 200", 10*time.Second, func() bool { return getStatus(probe) == http.StatusOK })
 	}
 	if got := answers(query(t, "udp", udp, "app.example.org", dns.TypeA)); !slices.Equal(got, []string{"A 10.0.1.100"}) {
 		t.Errorf("app.example.org: %v, want blue's A 10.0.1.100", got)
@@ -221,6 +221,21 @@ func TestKubernetesCorefile(t *testing.T) {
 	waitFor(t, "the flip answered", 5*time.Second, func() bool {
 		return slices.Equal(answers(query(t, "udp", udp, "app.example.org", dns.TypeA)), []string{"A 10.0.2.100"})
 	})
+	// The managed zone is answered here alone: a name etcd does not hold is
+	// NXDOMAIN, never forwarded (the cluster's DNS would send it back).
+	if m := query(t, "udp", udp, "other.example.org", dns.TypeA); m.Rcode != dns.RcodeNameError || !m.Authoritative {
+		t.Errorf("other.example.org: %s, authoritative %v; want an authoritative NXDOMAIN", dns.RcodeToString[m.Rcode], m.Authoritative)
+	}
+}
+
+// getStatus is the HTTP status of a GET of url, 0 if it fails.
+func getStatus(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // TestKubernetesClusterStanza runs the guide's worked example: the cluster's
@@ -229,18 +244,35 @@ func TestKubernetesCorefile(t *testing.T) {
 // app-green; the guide's address of etcd-client is the test's etcd.
 func TestKubernetesClusterStanza(t *testing.T) {
 	guide := markdownSection(t, "../deploy/kubernetes/README.md", "### Worked example: app.shop.svc.cluster.local")
-	corefile, _, _ := strings.Cut(strings.SplitN(guide, "~~~ txt\n", 2)[1], "~~~")
+	guideCorefile, _, _ := strings.Cut(strings.SplitN(guide, "~~~ txt\n", 2)[1], "~~~")
 	kubernetes := "    kubernetes cluster.local in-addr.arpa ip6.arpa {\n        pods insecure\n        fallthrough in-addr.arpa ip6.arpa\n        ttl 30\n    }\n"
+	cluster := func(endpoint string) (corefile, ready string) {
+		ready = "127.0.0.1:" + freePort(t)
+		return adapt(t, guideCorefile,
+			"http://10.96.0.50:2379", endpoint,
+			".:53 {", ".:0 {",
+			kubernetes, "    hosts {\n        10.96.1.10 app-blue.shop.svc.cluster.local\n        10.96.2.10 app-green.shop.svc.cluster.local\n        10.96.9.9 app.shop.svc.cluster.local\n    }\n",
+			"health {", "health 127.0.0.1:"+freePort(t)+" {",
+			"\n    ready\n", "\n    ready "+ready+"\n",
+			"prometheus :9153", "prometheus 127.0.0.1:"+freePort(t),
+			"forward . /etc/resolv.conf", "forward . 127.0.0.1:"+freePort(t),
+		), ready
+	}
+
+	// With etcd out of reach, the cluster's DNS is ready all the same, and
+	// the managed name goes on to the plugin after it (which stands for
+	// kubernetes, and knows a Service app here, so that the test sees it).
+	down, downReady := cluster("http://127.0.0.1:" + freePort(t))
+	_, downUDP, _ := startCoreDNS(t, down)
+	if code := getStatus("http://" + downReady + "/ready"); code != http.StatusOK {
+		t.Errorf("/ready with etcd out of reach: %d, want 200 (ready off)", code)
+	}
+	if got := answers(query(t, "udp", downUDP, "app.shop.svc.cluster.local", dns.TypeA)); !slices.Equal(got, []string{"A 10.96.9.9"}) {
+		t.Errorf("app.shop.svc.cluster.local with etcd out of reach: %v, want the next plugin's answer", got)
+	}
+
 	etcd := startEtcd(t)
-	corefile = adapt(t, corefile,
-		"http://10.96.0.50:2379", etcd.endpoint,
-		".:53 {", ".:0 {",
-		kubernetes, "    hosts {\n        10.96.1.10 app-blue.shop.svc.cluster.local\n        10.96.2.10 app-green.shop.svc.cluster.local\n        fallthrough\n    }\n",
-		"health {", "health 127.0.0.1:"+freePort(t)+" {",
-		"\n    ready\n", "\n    ready 127.0.0.1:"+freePort(t)+"\n",
-		"prometheus :9153", "prometheus 127.0.0.1:"+freePort(t),
-		"forward . /etc/resolv.conf", "forward . 127.0.0.1:"+freePort(t),
-	)
+	corefile, _ := cluster(etcd.endpoint)
 	_, udp, _ := startCoreDNS(t, corefile)
 
 	var commands [][]string

@@ -88,16 +88,15 @@ func TestSystemdCorefile(t *testing.T) {
 	mustPut(t, root, appKeys...)
 	setUpRoles(t, root)
 	t.Setenv("ETCD_PASSWORD", "C0redns-pw")
-	state := t.TempDir()
+	state, ready := t.TempDir(), "127.0.0.1:"+freePort(t)
 	_, udp, _ := startCoreDNS(t, adapt(t, string(conf),
 		"https://10.0.0.11:2379 https://10.0.0.12:2379 https://10.0.0.13:2379", endpoint,
 		"/etc/coredns/etcd-ca.pem", p.ca,
 		"/var/lib/coredns-bluegreen/", state+"/",
 		"example.org {", "example.org:0 {",
-		". {", ".:0 {",
 		":9153", "127.0.0.1:"+freePort(t),
 		":8080", "127.0.0.1:"+freePort(t),
-		":8181", "127.0.0.1:"+freePort(t),
+		":8181", ready,
 	))
 	tlsConfig, err := (&transport.TLSInfo{TrustedCAFile: p.ca}).ClientConfig()
 	if err != nil {
@@ -109,6 +108,9 @@ func TestSystemdCorefile(t *testing.T) {
 	}
 	defer admin.Close()
 	flips(t, admin, udp)
+	if code := getStatus("http://" + ready + "/ready"); code != 200 {
+		t.Errorf("/ready once bluegreen has listed etcd: %d, want 200", code)
+	}
 	waitFor(t, "the snapshot file in the state directory", 10*time.Second, func() bool {
 		_, err := os.Stat(filepath.Join(state, "bluegreen.snapshot"))
 		return err == nil
