@@ -647,8 +647,8 @@ func (s *store) resolve(name string, k *nameKeys) *entry {
 }
 
 // answersOf is name's answer counters, which every entry of the name
-// shares: made for the first name_metrics names the store resolves (in
-// etcd's key order at the first list), kept until the name goes. The
+// shares: made for the first name_metrics names the store resolves (at the
+// first list, in no particular order), kept until the name goes. The
 // limit bounds the per-name series a scrape returns, however many names
 // etcd holds; the others are counted in answers_total alone.
 func (s *store) answersOf(name string) *nameAnswers {
