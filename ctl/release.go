@@ -508,7 +508,7 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 			if done < wanted && !running {
 				start() // the last one, due now
 			}
-		case <-status.C:
+		case <-status.C: // the loop repaints the status line with the time left
 		}
 	}
 }
