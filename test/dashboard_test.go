@@ -97,19 +97,7 @@ func TestDashboard(t *testing.T) {
 	port := freePort(t)
 	backends := map[string]net.Listener{}
 	for _, addr := range []string{"127.0.0.41", "127.0.0.42"} {
-		l, err := net.Listen("tcp", addr+":"+port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		l := tcpBackend(t, addr, port)
 		t.Cleanup(func() { l.Close() })
 		backends[addr] = l
 	}

@@ -267,24 +267,29 @@ func TestHealthCheckedFailover(t *testing.T) {
 	}
 }
 
+// tcpBackend listens on addr:port, accepting and closing connections, as
+// a backend a tcp:// check finds up; closing it takes the backend down.
+func tcpBackend(t *testing.T, addr, port string) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", net.JoinHostPort(addr, port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l
+}
+
 func TestTCPCheck(t *testing.T) {
 	port := freePort(t)
-	listen := func(addr string) net.Listener {
-		l, err := net.Listen("tcp", net.JoinHostPort(addr, port))
-		if err != nil {
-			t.Fatal(err)
-		}
-		go func() {
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
-		return l
-	}
+	listen := func(addr string) net.Listener { return tcpBackend(t, addr, port) }
 	up := listen("127.0.0.5")
 	defer func() { up.Close() }()
 	listen("127.0.0.6").Close() // down from the start: nothing listens
