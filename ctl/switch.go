@@ -400,7 +400,7 @@ func (c *cli) printFlip(f flip, at int64, now, trialUntil time.Time) {
 	moves := movement(f.before, f.after, note)
 	switch {
 	case f.trial:
-		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d), %s: bgctl confirm %s keeps it, else by then it goes back by itself to %s\n",
+		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d), %s; bgctl confirm %s keeps it, else by then it goes back by itself to %s\n",
 			f.name, f.from, f.to, clock(trialUntil), at, moves, f.name, f.before.where())
 	case f.hadTrial && f.from != f.to:
 		fmt.Fprintf(w, "%s: trial of %s ended, back to %s (revision %d), %s\n", f.name, f.from, f.to, at, moves)
