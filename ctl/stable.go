@@ -30,11 +30,15 @@ func (c *cli) stableColour(ctx context.Context, nm *name, v view) (schema.Colour
 			held[f] = &value
 		}
 	}
+	newest := map[string]int64{} // the revision of the newest entry that changed each
 	for i := len(entries) - 1; i >= 0; i-- {
 		raised := false
 		for _, ch := range entries[i].Changes {
 			if ch.Field != schema.FieldActive && ch.Field != schema.FieldCanary {
 				continue
+			}
+			if newest[ch.Field] == 0 {
+				newest[ch.Field] = entries[i].Revision
 			}
 			was := held[ch.Field]
 			if (was == nil) != (ch.To == nil) || (was != nil && *was != *ch.To) {
@@ -46,6 +50,13 @@ func (c *cli) stableColour(ctx context.Context, nm *name, v view) (schema.Colour
 			}
 		}
 		if raised {
+			// A key written since, but not by bgctl (its entry has the
+			// revision of its change), is one the history does not know.
+			for f := range held {
+				if kv := nm.keys[f]; kv != nil && kv.ModRevision >= entries[i].Revision && kv.ModRevision != newest[f] {
+					return 0, cannot(fmt.Sprintf("%s was written at revision %d outside bgctl, after the split began", schema.Key(c.globals.prefix, n, f), kv.ModRevision))
+				}
+			}
 			if was := held[schema.FieldActive]; was != nil {
 				if col, err := schema.ParseColour(*was); err == nil {
 					return col, nil

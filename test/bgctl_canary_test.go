@@ -24,14 +24,37 @@ const (
 	splitNets  = 400
 )
 
-// splitServer is etcd with splitName on blue, and a CoreDNS serving it.
-func splitServer(t *testing.T) (*etcdServer, string) {
+// split is etcd with splitName on blue, a CoreDNS serving it, and the
+// colour the server answers each client network as of the last command.
+type split struct {
+	etcd    *etcdServer
+	udp     string
+	colours []string
+}
+
+func newSplit(t *testing.T) *split {
 	t.Helper()
 	etcd := startEtcd(t)
 	etcd.putName(t, splitName, "blue", splitBlue, splitGreen)
 	_, udp, _ := startCoreDNS(t, corefile(etcd.endpoint, "ttl 5"))
 	waitSynced(t, etcd, udp)
-	return etcd, udp
+	return &split{etcd: etcd, udp: udp, colours: clientColours(t, udp)}
+}
+
+// bgctl runs a bgctl command that must succeed, waits until the server
+// has what it wrote, and checks that its output holds want and says what
+// the server answers: how many client networks moved, and where they are.
+func (s *split) bgctl(t *testing.T, want string, args ...string) ran {
+	t.Helper()
+	r := mustBgctl(t, s.etcd.endpoint, args...)
+	waitSynced(t, s.etcd, s.udp)
+	before := s.colours
+	s.colours = clientColours(t, s.udp)
+	printedMatches(t, r, before, s.colours)
+	if !strings.Contains(r.stdout.String(), want) {
+		t.Errorf("bgctl %s does not say %q:\n%s", strings.Join(args, " "), want, r)
+	}
+	return r
 }
 
 // waitSynced waits until the server's answers are complete up to etcd's
@@ -140,34 +163,20 @@ func allOn(t *testing.T, cs []string, colour, after string) {
 // goes back to blue, the colour every client had before the canary, for
 // every client network, and history records the canary key it cleared.
 func TestRollbackAfterCanaryPromote(t *testing.T) {
-	etcd, udp := splitServer(t)
-	all := clientColours(t, udp)
-
-	r := mustBgctl(t, etcd.endpoint, "canary", splitName, "10")
-	waitSynced(t, etcd, udp)
-	split := clientColours(t, udp)
-	printedMatches(t, r, all, split)
-	r = mustBgctl(t, etcd.endpoint, "promote", splitName)
-	waitSynced(t, etcd, udp)
-	promoted := clientColours(t, udp)
-	if n := percentMoved(split, promoted); n != 0 {
+	s := newSplit(t)
+	s.bgctl(t, "10 % of client networks moved: 90 % on blue, 10 % on green", "canary", splitName, "10")
+	split := s.colours
+	s.bgctl(t, "no client network moved: 10 % on green, 90 % on blue", "promote", splitName)
+	if n := percentMoved(split, s.colours); n != 0 {
 		t.Errorf("promote moved %.1f %% of client networks", n)
 	}
-	printedMatches(t, r, split, promoted)
-	if !strings.Contains(r.stdout.String(), "no client network moved: 10 % on green, 90 % on blue") {
-		t.Errorf("promote does not say that none moved, and where they are:\n%s", r)
+	r := s.bgctl(t, "app.example.org: green -> blue (revision", "rollback", splitName, "--dns", s.udp)
+	if !strings.Contains(r.stdout.String(), "moved (canary 90 cleared): 100 % on blue") {
+		t.Errorf("rollback does not say it cleared the canary:\n%s", r)
 	}
+	allOn(t, s.colours, "blue", "canary 10, promote, rollback")
 
-	r = mustBgctl(t, etcd.endpoint, "rollback", splitName, "--dns", udp)
-	waitSynced(t, etcd, udp)
-	back := clientColours(t, udp)
-	allOn(t, back, "blue", "canary 10, promote, rollback")
-	printedMatches(t, r, promoted, back)
-	if !strings.Contains(r.stdout.String(), "app.example.org: green -> blue (revision") || !strings.Contains(r.stdout.String(), "(canary 90 cleared): 100 % on blue") {
-		t.Errorf("rollback after promote:\n%s", r)
-	}
-
-	hist := mustBgctl(t, etcd.endpoint, "history", splitName).stdout.String()
+	hist := mustBgctl(t, s.etcd.endpoint, "history", splitName).stdout.String()
 	if last := strings.TrimSpace(hist[strings.LastIndex(strings.TrimSpace(hist), "\n")+1:]); !strings.Contains(last, "rollback") || !strings.Contains(last, "canary 90 -> (none)") || !strings.Contains(last, "active green -> blue") {
 		t.Errorf("history of the rollback: %q", last)
 	}
@@ -175,51 +184,30 @@ func TestRollbackAfterCanaryPromote(t *testing.T) {
 
 // canary 10 alone: a rollback sends everyone to the active colour.
 func TestRollbackCanaryToActive(t *testing.T) {
-	etcd, udp := splitServer(t)
-	mustBgctl(t, etcd.endpoint, "canary", splitName, "10")
-	waitSynced(t, etcd, udp)
-	split := clientColours(t, udp)
-
-	r := mustBgctl(t, etcd.endpoint, "rollback", splitName)
-	waitSynced(t, etcd, udp)
-	back := clientColours(t, udp)
-	allOn(t, back, "blue", "canary 10, rollback")
-	printedMatches(t, r, split, back)
-	if !strings.Contains(r.stdout.String(), "(canary 10 cleared): 100 % on blue") {
-		t.Errorf("rollback of canary 10:\n%s", r)
-	}
+	s := newSplit(t)
+	s.bgctl(t, "", "canary", splitName, "10")
+	s.bgctl(t, "(canary 10 cleared): 100 % on blue", "rollback", splitName)
+	allOn(t, s.colours, "blue", "canary 10, rollback")
 }
 
 // A switch to the active colour while a canary splits the name is no
 // "already answers": it ends the split. --keep-canary keeps it, and says so.
 func TestSwitchCanaryClearOrKeep(t *testing.T) {
-	etcd, udp := splitServer(t)
-	mustBgctl(t, etcd.endpoint, "canary", splitName, "30")
-	waitSynced(t, etcd, udp)
-	split := clientColours(t, udp)
-
-	r := mustBgctl(t, etcd.endpoint, "switch", splitName, "--to", "blue")
-	waitSynced(t, etcd, udp)
-	all := clientColours(t, udp)
-	allOn(t, all, "blue", "switch --to the active colour with canary 30")
-	printedMatches(t, r, split, all)
-	if strings.Contains(r.stdout.String(), "already answers") || !strings.Contains(r.stdout.String(), "(canary 30 cleared): 100 % on blue") {
+	s := newSplit(t)
+	s.bgctl(t, "", "canary", splitName, "30")
+	r := s.bgctl(t, "(canary 30 cleared): 100 % on blue", "switch", splitName, "--to", "blue")
+	allOn(t, s.colours, "blue", "switch --to the active colour with canary 30")
+	if strings.Contains(r.stdout.String(), "already answers") {
 		t.Errorf("switch to the active colour with a canary:\n%s", r)
 	}
-	if r := mustBgctl(t, etcd.endpoint, "switch", splitName, "--to", "blue"); !strings.Contains(r.stdout.String(), "app.example.org already answers blue\n") {
+	if r := mustBgctl(t, s.etcd.endpoint, "switch", splitName, "--to", "blue"); !strings.Contains(r.stdout.String(), "app.example.org already answers blue\n") {
 		t.Errorf("a switch that changes nothing:\n%s", r)
 	}
 
-	mustBgctl(t, etcd.endpoint, "canary", splitName, "30")
-	r = mustBgctl(t, etcd.endpoint, "switch", splitName, "--to", "green", "--keep-canary")
-	waitSynced(t, etcd, udp)
-	kept := clientColours(t, udp)
-	if n := percentOn(kept, "blue"); n < 30-splitSlack || n > 30+splitSlack {
+	s.bgctl(t, "", "canary", splitName, "30")
+	s.bgctl(t, "(canary 30 kept): 70 % on green, 30 % on blue", "switch", splitName, "--to", "green", "--keep-canary")
+	if n := percentOn(s.colours, "blue"); n < 30-splitSlack || n > 30+splitSlack {
 		t.Errorf("after switch --to green --keep-canary with canary 30, %.1f %% of client networks on blue", n)
-	}
-	printedMatches(t, r, split, kept)
-	if !strings.Contains(r.stdout.String(), "(canary 30 kept): 70 % on green, 30 % on blue") {
-		t.Errorf("switch --keep-canary:\n%s", r)
 	}
 }
 
@@ -228,39 +216,25 @@ func TestSwitchCanaryClearOrKeep(t *testing.T) {
 // comes back, every network where it was. confirm keeps what the trial
 // answered: the canary key goes.
 func TestTrialOverCanary(t *testing.T) {
-	etcd, udp := splitServer(t)
-	mustBgctl(t, etcd.endpoint, "canary", splitName, "30")
-	waitSynced(t, etcd, udp)
-	split := clientColours(t, udp)
-	same := func(what string, cs []string) {
+	s := newSplit(t)
+	s.bgctl(t, "", "canary", splitName, "30")
+	split := s.colours
+	same := func(what string) {
 		t.Helper()
-		if n := percentMoved(split, cs); n != 0 {
+		if n := percentMoved(split, s.colours); n != 0 {
 			t.Errorf("after %s, %.1f %% of client networks are not where canary 30 had them", what, n)
 		}
 	}
 
-	r := mustBgctl(t, etcd.endpoint, "switch", splitName, "--to", "green", "--confirm-within", "1m")
-	waitSynced(t, etcd, udp)
-	trial := clientColours(t, udp)
-	allOn(t, trial, "green", "a trial of green over canary 30")
-	printedMatches(t, r, split, trial)
-	if !strings.Contains(r.stdout.String(), "(canary 30 held at 0 during the trial): 100 % on green") || !strings.Contains(r.stdout.String(), "goes back by itself to 70 % on blue, 30 % on green") {
-		t.Errorf("trial over a canary:\n%s", r)
-	}
-	r = mustBgctl(t, etcd.endpoint, "rollback", splitName)
-	waitSynced(t, etcd, udp)
-	back := clientColours(t, udp)
-	same("rollback of the trial", back)
-	printedMatches(t, r, trial, back)
-	if !strings.Contains(r.stdout.String(), "trial of green ended, back to blue (revision") || !strings.Contains(r.stdout.String(), ": 70 % on blue, 30 % on green") {
-		t.Errorf("rollback of a trial over a canary:\n%s", r)
-	}
+	s.bgctl(t, "goes back by itself to 70 % on blue, 30 % on green", "switch", splitName, "--to", "green", "--confirm-within", "1m")
+	allOn(t, s.colours, "green", "a trial of green over canary 30")
+	s.bgctl(t, "trial of green ended, back to blue (revision", "rollback", splitName)
+	same("rollback of the trial")
 
 	// The trial of the active colour ends the split too, while it lives.
-	watch := etcd.client.Watch(context.Background(), "/bluegreen/"+splitName+"/trial")
-	mustBgctl(t, etcd.endpoint, "switch", splitName, "--to", "blue", "--confirm-within", "2s")
-	waitSynced(t, etcd, udp)
-	allOn(t, clientColours(t, udp), "blue", "a trial of the active colour over canary 30")
+	watch := s.etcd.client.Watch(context.Background(), "/bluegreen/"+splitName+"/trial")
+	s.bgctl(t, "(canary 30 held at 0 during the trial): 100 % on blue", "switch", splitName, "--to", "blue", "--confirm-within", "2s")
+	allOn(t, s.colours, "blue", "a trial of the active colour over canary 30")
 	for deleted := false; !deleted; {
 		select {
 		case resp := <-watch:
@@ -271,35 +245,40 @@ func TestTrialOverCanary(t *testing.T) {
 			t.Fatal("etcd did not delete the trial key within 30 s of its lease running out")
 		}
 	}
-	waitSynced(t, etcd, udp)
-	same("the trial's lease ran out", clientColours(t, udp))
+	waitSynced(t, s.etcd, s.udp)
+	s.colours = clientColours(t, s.udp)
+	same("the trial's lease ran out")
 
-	r = mustBgctl(t, etcd.endpoint, "switch", splitName, "--to", "green", "--confirm-within", "1m")
-	waitSynced(t, etcd, udp)
-	r = mustBgctl(t, etcd.endpoint, "confirm", splitName)
-	waitSynced(t, etcd, udp)
-	allOn(t, clientColours(t, udp), "green", "confirm of a trial over canary 30")
-	if !strings.Contains(r.stdout.String(), "no client network moved: 100 % on green") {
-		t.Errorf("confirm:\n%s", r)
-	}
-	if resp, err := etcd.client.Get(context.Background(), "/bluegreen/"+splitName+"/canary"); err != nil || len(resp.Kvs) != 0 {
+	s.bgctl(t, "", "switch", splitName, "--to", "green", "--confirm-within", "1m")
+	s.bgctl(t, "green confirmed, no longer a trial (revision", "confirm", splitName)
+	allOn(t, s.colours, "green", "confirm of a trial over canary 30")
+	if resp, err := s.etcd.client.Get(context.Background(), "/bluegreen/"+splitName+"/canary"); err != nil || len(resp.Kvs) != 0 {
 		t.Errorf("the canary key after confirm: %v %v", resp.Kvs, err)
 	}
 }
 
-// A canary bgctl did not write (etcdctl) leaves rollback no way to tell
-// which colour clients had before the split: it refuses, writes nothing, and
-// names the choice.
+// A canary bgctl did not write (etcdctl), or an active key changed outside
+// bgctl since the canary, leaves rollback no way to tell which colour
+// clients had before the split: it refuses, writes nothing, and names the
+// choice.
 func TestRollbackCanaryWithoutHistory(t *testing.T) {
-	etcd, udp := splitServer(t)
-	etcd.put(t, "/bluegreen/"+splitName+"/canary", "30")
-	waitSynced(t, etcd, udp)
-	before := etcdRevision(t, etcd.client)
-	r := bgctl(t, etcd.endpoint, "rollback", splitName)
-	if r.code != 1 || !strings.Contains(r.stderr.String(), "bgctl switch app.example.org --to blue or bgctl switch app.example.org --to green") {
-		t.Errorf("rollback of a canary written with etcdctl: %s", r)
+	s := newSplit(t)
+	refused := func(what string) {
+		t.Helper()
+		before := etcdRevision(t, s.etcd.client)
+		r := bgctl(t, s.etcd.endpoint, "rollback", splitName)
+		if r.code != 1 || !strings.Contains(r.stderr.String(), "bgctl cannot tell which colour every client had before the split: choose one, bgctl switch app.example.org --to blue or bgctl switch app.example.org --to green") {
+			t.Errorf("rollback of %s: %s", what, r)
+		}
+		if after := etcdRevision(t, s.etcd.client); after != before {
+			t.Errorf("the refused rollback of %s wrote: etcd at revision %d, was %d", what, after, before)
+		}
 	}
-	if after := etcdRevision(t, etcd.client); after != before {
-		t.Errorf("the refused rollback wrote: etcd at revision %d, was %d", after, before)
-	}
+	s.etcd.put(t, "/bluegreen/"+splitName+"/canary", "30")
+	refused("a canary written with etcdctl")
+
+	mustBgctl(t, s.etcd.endpoint, "canary", splitName, "0")
+	mustBgctl(t, s.etcd.endpoint, "canary", splitName, "30")
+	s.etcd.put(t, "/bluegreen/"+splitName+"/active", "green")
+	refused("a canary after which etcdctl changed the active key")
 }
