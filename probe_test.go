@@ -100,13 +100,30 @@ func stop(pr *prober, k probeKey, w probeWatcher) {
 // after rise successes in a row; shorter runs change nothing.
 func TestProbeRiseAndFall(t *testing.T) {
 	// The health endpoint answers the script, one status per probe, then 200.
+	// Each request also notes what the probes before it found: the prober
+	// records a result before it queues the next run, so a change first
+	// seen by request n+1 came from probe n. The test's own reads of the
+	// count would race the probes, one every millisecond.
 	script := []int{200, 500, 500, 200, 500, 500, 500, 200, 500, 200, 302, 200}
+	pr := newProber()
 	var mu sync.Mutex
 	var n int
+	var k probeKey
+	known := make(chan struct{}) // k is set
+	seen := stateUnknown
 	var when []int // the probe after which each change was seen
+	changed := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-known
 		mu.Lock()
 		defer mu.Unlock()
+		if s := pr.state(k); s != seen {
+			seen, when = s, append(when, n)
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
 		if n < len(script) {
 			w.WriteHeader(script[n])
 		}
@@ -118,20 +135,33 @@ func TestProbeRiseAndFall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := newProber()
 	w := newRecorder(pr)
-	k, _ := pr.watch(netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3}), w, false)
-	for i := 1; i <= 2; i++ {
-		w.await(t, i)
+	// A timeout well beyond the machine's pauses: a probe timed out would
+	// be a failure the script did not ask for.
+	k, _ = pr.watch(netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, probeConfig{interval: time.Millisecond, timeout: time.Minute, rise: 3, fall: 3}), w, false)
+	close(known)
+	deadline := time.After(10 * time.Second)
+	for {
 		mu.Lock()
-		when = append(when, n)
+		got := slices.Clone(when)
 		mu.Unlock()
+		if len(got) >= 2 {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("state changes seen after probes %v within 10s, want 2", got)
+		}
 	}
 	stop(pr, k, w)
 	// Unknown until then: down after the third failure in a row (probe 7),
 	// not after two (3); up after the third success in a row (probe 12):
-	// 200 then 302 count.
-	if got := w.await(t, 2); !slices.Equal(got, []addrState{stateDown, stateUp}) || !slices.Equal(when, []int{7, 12}) {
+	// 200 then 302 count. (A request cut short by stop may see the probe
+	// gone: only the first two changes are the script's.)
+	mu.Lock()
+	defer mu.Unlock()
+	if got := w.await(t, 2); !slices.Equal(got, []addrState{stateDown, stateUp}) || !slices.Equal(when[:2], []int{7, 12}) {
 		t.Errorf("state changes %v after probes %v, want down after 7, up after 12", got, when)
 	}
 }
