@@ -242,8 +242,11 @@ func TestProbesShared(t *testing.T) {
 	}
 	w1.await(t, 1)
 	w2.await(t, 1)
-	if len(pr.probes) != 1 || pr.state(a) != stateDown {
-		t.Errorf("%d probes, state %d; want one probe, down", len(pr.probes), pr.state(a))
+	pr.mu.Lock()
+	n := len(pr.probes)
+	pr.mu.Unlock()
+	if st := pr.state(a); n != 1 || st != stateDown {
+		t.Errorf("%d probes, state %d; want one probe, down", n, st)
 	}
 	web, _ := schema.ParseCheck("http://:1/")
 	if newProbeHow("a.example.org.", web, cfg) == newProbeHow("b.example.org.", web, cfg) {
