@@ -348,16 +348,34 @@ func TestReleaseKilled(t *testing.T) {
 	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [50, 100]\nbake: 1m\n")
 	p := startBgctl(t, etcd.endpoint, "release", "-f", plan, "--lease-ttl", "2s")
 	waitFor(t, "step 1 in DNS", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) > 0 })
-	w := etcd.client.Watch(context.Background(), "/bluegreen/app.example.org/trial")
+	// The watch starts after the step's key as read, so that its deletion
+	// is seen however late the watch is set up, and ends after 30s.
+	const trial = "/bluegreen/app.example.org/trial"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	step, err := etcd.client.Get(ctx, trial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(step.Kvs) == 0 {
+		t.Fatalf("step 1 in DNS, but no %s in etcd", trial)
+	}
+	w := etcd.client.Watch(ctx, trial, clientv3.WithRev(step.Header.Revision+1))
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	killed := time.Now()
 	p.wait(t, 10*time.Second)
 	var deleted time.Duration
+watch:
 	for wr := range w {
-		if len(wr.Events) > 0 && wr.Events[0].Type == clientv3.EventTypeDelete {
-			deleted = time.Since(killed)
-			break
+		for _, ev := range wr.Events {
+			if ev.Type == clientv3.EventTypeDelete {
+				deleted = time.Since(killed)
+				break watch
+			}
 		}
+	}
+	if deleted == 0 {
+		t.Fatalf("etcd did not drop %s within 30s of bgctl's SIGKILL (--lease-ttl 2s): %v", trial, ctx.Err())
 	}
 	took := waitFor(t, "every client back on blue", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 })
 	t.Logf("bgctl killed with SIGKILL, --lease-ttl 2s: etcd dropped the step %v later, every client network answered blue %v after that", deleted, took)
