@@ -233,7 +233,12 @@ func TestProbesShared(t *testing.T) {
 	pr := newProber()
 	w1, w2 := newRecorder(pr), newRecorder(pr)
 	tcp, _ := schema.ParseCheck("tcp://:1")
-	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: 50 * time.Millisecond, rise: 1, fall: 1}
+	// A probe timing out starts goroutines of its own for a moment (the
+	// context's timer, the dial's cancel): with a timeout of 50ms, a busy
+	// machine timed out the probes in flight together, and the count below
+	// reached 127. A closed port refuses at once: the timeout is only for a
+	// machine stalled for a minute.
+	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: time.Minute, rise: 1, fall: 1}
 	lo := netip.MustParseAddr("127.0.0.1")
 	a, _ := pr.watch(lo, newProbeHow("a.example.org.", tcp, cfg), w1, false)
 	b, _ := pr.watch(lo, newProbeHow("b.example.org.", tcp, cfg), w2, false)
