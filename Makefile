@@ -36,10 +36,12 @@ image: build
 # with the server-level tests against a real embedded etcd, bgctl's among
 # them. cmd/coredns is left to make build, so that the tests compile only
 # what they use.
+# The timeouts are generous for a busy 2-core machine; a test stuck
+# beyond them fails with every goroutine's stack instead of holding CI.
 test:
 	$(GO) vet . ./schema ./ctl ./cmd/bgctl
-	$(GO) test -race -count=1 . ./schema
-	cd test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 10m . ./schema
+	cd test && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
 
 # Each fuzz target for FUZZTIME, beyond the seed corpora in testdata/fuzz
 # that make test runs.

@@ -100,13 +100,31 @@ func stop(pr *prober, k probeKey, w probeWatcher) {
 // after rise successes in a row; shorter runs change nothing.
 func TestProbeRiseAndFall(t *testing.T) {
 	// The health endpoint answers the script, one status per probe, then 200.
+	// Each request also notes what the probes before it found: the prober
+	// records a result before it queues the next run, so a change first
+	// seen by request n+1 came from probe n. The test's own reads of the
+	// count would race the probes, one every millisecond.
 	script := []int{200, 500, 500, 200, 500, 500, 500, 200, 500, 200, 302, 200}
+	pr := newProber()
 	var mu sync.Mutex
 	var n int
-	var when []int // the probe after which each change was seen
+	var k probeKey
+	known := make(chan struct{}) // k is set
+	seen := stateUnknown
+	var states []addrState // each change, as the requests saw it
+	var when []int         // the probe after which each change was seen
+	changed := make(chan struct{}, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-known
 		mu.Lock()
 		defer mu.Unlock()
+		if s := pr.state(k); s != seen {
+			seen, states, when = s, append(states, s), append(when, n)
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		}
 		if n < len(script) {
 			w.WriteHeader(script[n])
 		}
@@ -118,21 +136,40 @@ func TestProbeRiseAndFall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pr := newProber()
 	w := newRecorder(pr)
-	k, _ := pr.watch(netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, probeConfig{interval: time.Millisecond, timeout: time.Second, rise: 3, fall: 3}), w, false)
-	for i := 1; i <= 2; i++ {
-		w.await(t, i)
+	// A timeout well beyond the machine's pauses: a probe timed out would
+	// be a failure the script did not ask for.
+	k, _ = pr.watch(netip.MustParseAddr(u.Hostname()), newProbeHow("app.example.org.", c, probeConfig{interval: time.Millisecond, timeout: time.Minute, rise: 3, fall: 3}), w, false)
+	close(known)
+	deadline := time.After(10 * time.Second)
+	for {
 		mu.Lock()
-		when = append(when, n)
+		got := slices.Clone(when)
 		mu.Unlock()
+		if len(got) >= 2 {
+			break
+		}
+		select {
+		case <-changed:
+		case <-deadline:
+			t.Fatalf("state changes seen after probes %v within 10s, want 2", got)
+		}
+	}
+	// The watcher is told of each change, from the worker of its probe,
+	// which may come later than the next probe: it reads the state then,
+	// so what it read is not checked, only that it was told twice.
+	if told := w.await(t, 2); len(told) != 2 {
+		t.Errorf("watcher told of %d changes, want 2", len(told))
 	}
 	stop(pr, k, w)
 	// Unknown until then: down after the third failure in a row (probe 7),
 	// not after two (3); up after the third success in a row (probe 12):
-	// 200 then 302 count.
-	if got := w.await(t, 2); !slices.Equal(got, []addrState{stateDown, stateUp}) || !slices.Equal(when, []int{7, 12}) {
-		t.Errorf("state changes %v after probes %v, want down after 7, up after 12", got, when)
+	// 200 then 302 count. (A request cut short by stop may see the probe
+	// gone: only the first two changes are the script's.)
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(states[:2], []addrState{stateDown, stateUp}) || !slices.Equal(when[:2], []int{7, 12}) {
+		t.Errorf("state changes %v after probes %v, want down after 7, up after 12", states, when)
 	}
 }
 
@@ -203,7 +240,12 @@ func TestProbesShared(t *testing.T) {
 	pr := newProber()
 	w1, w2 := newRecorder(pr), newRecorder(pr)
 	tcp, _ := schema.ParseCheck("tcp://:1")
-	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: 50 * time.Millisecond, rise: 1, fall: 1}
+	// A probe timing out starts goroutines of its own for a moment (the
+	// context's timer, the dial's cancel): with a timeout of 50ms, a busy
+	// machine timed out the probes in flight together, and the count below
+	// reached 127. A closed port refuses at once: the timeout is only for a
+	// machine stalled for a minute.
+	cfg := probeConfig{interval: 50 * time.Millisecond, timeout: time.Minute, rise: 1, fall: 1}
 	lo := netip.MustParseAddr("127.0.0.1")
 	a, _ := pr.watch(lo, newProbeHow("a.example.org.", tcp, cfg), w1, false)
 	b, _ := pr.watch(lo, newProbeHow("b.example.org.", tcp, cfg), w2, false)
@@ -212,8 +254,11 @@ func TestProbesShared(t *testing.T) {
 	}
 	w1.await(t, 1)
 	w2.await(t, 1)
-	if len(pr.probes) != 1 || pr.state(a) != stateDown {
-		t.Errorf("%d probes, state %d; want one probe, down", len(pr.probes), pr.state(a))
+	pr.mu.Lock()
+	n := len(pr.probes)
+	pr.mu.Unlock()
+	if st := pr.state(a); n != 1 || st != stateDown {
+		t.Errorf("%d probes, state %d; want one probe, down", n, st)
 	}
 	web, _ := schema.ParseCheck("http://:1/")
 	if newProbeHow("a.example.org.", web, cfg) == newProbeHow("b.example.org.", web, cfg) {

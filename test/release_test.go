@@ -346,19 +346,34 @@ func TestReleasePauseResumeAbort(t *testing.T) {
 func TestReleaseKilled(t *testing.T) {
 	etcd, udp, _, _ := releaseSetup(t)
 	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [50, 100]\nbake: 1m\n")
+	// The step's key is watched from before bgctl starts, so that no event
+	// on it is missed however late the watch is set up, and for a minute
+	// at most.
+	const trial = "/bluegreen/app.example.org/trial"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	w := etcd.client.Watch(ctx, trial, clientv3.WithRev(etcdRevision(t, etcd.client)+1))
 	p := startBgctl(t, etcd.endpoint, "release", "-f", plan, "--lease-ttl", "2s")
+	await := func(what string, deleted bool) {
+		t.Helper()
+		for wr := range w {
+			for _, ev := range wr.Events {
+				if (ev.Type == clientv3.EventTypeDelete) == deleted {
+					return
+				}
+			}
+		}
+		t.Fatalf("%s: not seen within 1m of bgctl's start (%v):\nstdout:\n%s\nstderr:\n%s", what, ctx.Err(), p.stdout, p.stderr)
+	}
+	// Step 1 written, not just green answers: a health check timing out
+	// on a busy machine fails blue over to green for a moment.
+	await("step 1 in etcd", false)
 	waitFor(t, "step 1 in DNS", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) > 0 })
-	w := etcd.client.Watch(context.Background(), "/bluegreen/app.example.org/trial")
 	p.cmd.Process.Signal(syscall.SIGKILL)
 	killed := time.Now()
 	p.wait(t, 10*time.Second)
-	var deleted time.Duration
-	for wr := range w {
-		if len(wr.Events) > 0 && wr.Events[0].Type == clientv3.EventTypeDelete {
-			deleted = time.Since(killed)
-			break
-		}
-	}
+	await("etcd dropping step 1 after bgctl's SIGKILL (--lease-ttl 2s)", true)
+	deleted := time.Since(killed)
 	took := waitFor(t, "every client back on blue", 10*time.Second, func() bool { return greens(t, udp, "app.example.org", greenAddr1, greenAddr2) == 0 })
 	t.Logf("bgctl killed with SIGKILL, --lease-ttl 2s: etcd dropped the step %v later, every client network answered blue %v after that", deleted, took)
 }
