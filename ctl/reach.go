@@ -101,8 +101,8 @@ func (r *release) confirm(ctx context.Context) error {
 // as far as bgctl can tell.
 func (r *release) stranded(at string) string {
 	p, ttl := r.plan, r.c.opts.leaseTTL
-	msg := fmt.Sprintf("%s, and not rolled back: etcd at %s unreachable since %s. %s %s again when etcd drops the release's lease: by %s if etcd is up, or %v after it is back if it is down; until then the servers answer what etcd last told them",
-		at, r.c.globals.shownEndpoints(), clock(r.reach.since), r.subject(), p.from, clock(trialEnd(r.reach.kept, ttl)), ttl)
+	msg := fmt.Sprintf("%s; the rollback could not be written: etcd at %s unreachable since %s. etcd puts %s back on %s when it drops the release's lease: by %s if etcd is up, or %v after it is back and has a leader, if it is down; until then the servers answer what etcd last told them",
+		at, r.c.globals.shownEndpoints(), clock(r.reach.since), joinNames(p.Names), p.from, clock(trialEnd(r.reach.kept, ttl)), ttl)
 	if len(r.servers) == 0 {
 		return msg + " (bgctl could not check what they answer: no --dns)"
 	}

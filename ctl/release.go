@@ -485,8 +485,7 @@ func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error
 			if !ok {
 				return r.leaseLost()
 			}
-			r.reach.kept = time.Now()
-			r.reached()
+			r.reach.kept = time.Now() // not that bgctl can read and write: a stopping etcd may answer these still
 		case wr, ok := <-r.changes:
 			if err := r.outsideChange(wr, ok); err != nil {
 				return err
