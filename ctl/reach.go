@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
@@ -27,7 +26,7 @@ func unreachable(err error) bool {
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return true
 	}
-	return errors.Is(err, context.DeadlineExceeded) || strings.Contains(err.Error(), "no connection to etcd")
+	return errors.Is(err, context.DeadlineExceeded)
 }
 
 // lost reports etcd out of reach, once an outage.

@@ -537,11 +537,15 @@ func (r *release) judge(l look) error {
 	} else {
 		r.out.event("analysis: %s", l.analysis)
 	}
+	before := b.failed
 	if b.record(time.Now(), l.ok(), l.unconfirmed == nil) {
 		return fmt.Errorf("failed analyses in a row: %d, failure_limit %d; last: %s", b.failed, b.limit, strings.Join(l.failures, "; "))
 	}
 	if b.failed == 1 {
 		r.out.event("step %d/%d held at %d %% on %s: its bake clock stops until an analysis passes; %d failed in a row roll back", r.step, len(p.Steps), r.share, p.to, b.limit)
+	}
+	if b.failed != before && !b.paused && r.reach.since.IsZero() {
+		r.setState(r.unpaused()) // bgctl status shows it
 	}
 	return nil
 }
@@ -661,15 +665,23 @@ func (r *release) request(ev *clientv3.Event) (string, error) {
 	case req.Action == "resume" && r.bake.paused:
 		r.out.event("resumed with bgctl resume %s by %s", n, by)
 		r.notify("resume", "resumed by "+by)
-		if r.step == 0 {
-			r.setState(stateWaiting)
-		} else {
-			r.setState(stateRunning)
-		}
+		r.setState(r.unpaused())
 	default:
 		return "", nil
 	}
 	return req.Action, nil
+}
+
+// unpaused is the release's state for others to see when it is not
+// paused: waiting for caches, held by failed analyses, or running.
+func (r *release) unpaused() string {
+	switch {
+	case r.step == 0:
+		return stateWaiting
+	case r.bake.failed > 0:
+		return r.bake.held()
+	}
+	return stateRunning
 }
 
 // requestName is the name of the release whose request key kv is.
@@ -693,7 +705,11 @@ func (r *release) setState(state string) {
 	}
 	ctx, cancel := r.c.timeout(context.Background())
 	defer cancel()
-	if _, err := r.c.etcd.Txn(ctx).Then(ops...).Commit(); err != nil {
+	_, err := r.c.etcd.Txn(ctx).Then(ops...).Commit()
+	switch {
+	case err != nil && unreachable(err):
+		r.lost(r.c.etcdError("writing the release's state", err).Error())
+	case err != nil:
 		fmt.Fprintf(r.c.io.Stderr, "Warning: %v\n", r.c.etcdError("writing the release's state", err))
 	}
 }
