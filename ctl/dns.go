@@ -22,6 +22,7 @@ type served struct {
 	Answers  string `json:"answers,omitempty"`
 	Trial    string `json:"trial,omitempty"`
 	TTL      string `json:"ttl,omitempty"`
+	Canary   string `json:"-"` // the share of clients on the other colour
 	Revision int64  `json:"revision,omitempty"`
 	Synced   int64  `json:"synced,omitempty"`
 	// What the server's health checks found: a failover, a canary paused
@@ -97,6 +98,8 @@ func ask(ctx context.Context, server, name string) served {
 				s.Trial = v
 			case "ttl":
 				s.TTL = v
+			case "canary":
+				s.Canary = v
 			case "revision":
 				s.Revision, _ = strconv.ParseInt(v, 10, 64)
 			case "synced":

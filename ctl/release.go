@@ -23,6 +23,9 @@ colour (one failure stops the release before any client is sent there, and nothi
 then each step's share of clients, one transaction for all names, watched for the bake time
 with the plan's analysis; then the final flip, as a trial for confirm_within if the plan says so.
 
+A share is never raised while the latest analysis failed: a failed analysis holds the step,
+its bake clock stopped, until an analysis passes again; a step ends only on a passing analysis
+once its bake time is over, and bgctl exits 0 only if the last step's last analysis passed.
 failure_limit failed analyses in a row, bgctl abort NAME from anywhere, or Ctrl-C roll every
 name back to the old colour at once, and bgctl exits 1. bgctl pause NAME and bgctl resume NAME
 hold and continue the bake. Every step is put on a lease that bgctl keeps alive: if bgctl
@@ -96,9 +99,9 @@ type release struct {
 	stop     context.CancelFunc // ends the keep-alives and the watches
 	state    releaseState
 
-	step, share int  // the step in effect (from 1) and its share of clients on the new colour
-	failed      int  // analyses failed in a row
-	paused      bool // by bgctl pause
+	step, share int   // the step in effect (from 1: its write committed) and its share of clients on the new colour
+	bake        *bake // of the step, or of the wait for caches
+	reach       reach
 }
 
 // load reads the plan's names and refuses any a release cannot take, naming
@@ -209,6 +212,9 @@ func (r *release) schedule() {
 	default:
 		fmt.Fprintf(w, "  %s  done: %s for good\n", clock(at), p.to)
 	}
+	if a := p.Analysis; a != nil {
+		fmt.Fprintf(w, "each step ends only on a passing analysis: a failed one holds the step, its bake clock stopped, until one passes (then the clock goes on) or %d failed in a row roll back; bgctl exits 0 only if the last step's last analysis passed\n", a.FailureLimit)
+	}
 	fmt.Fprintln(w, "nothing was written (--dry-run)")
 }
 
@@ -266,7 +272,7 @@ func (r *release) begin(ctx context.Context) error {
 	if err != nil {
 		return c.etcdError("granting the release's lease", err)
 	}
-	r.lease = lr.ID
+	r.lease, r.reach.kept = lr.ID, time.Now()
 	// Not the command's context, which Ctrl-C cancels: the rollback still
 	// needs the lease and etcd.
 	var kctx context.Context
@@ -316,9 +322,9 @@ func (r *release) end(err error) error {
 func (r *release) walk(ctx context.Context) error {
 	p := r.plan
 	if r.lower > 0 {
-		at, err := r.write(ctx, "ttl lowered", func(n string) schema.Trial { return schema.Trial{Colour: p.from} })
+		at, err := r.write(ctx, 1, "ttl lowered", func(n string) schema.Trial { return schema.Trial{Colour: p.from} })
 		if err != nil {
-			return err
+			return r.unwritten("the lowered ttl", err)
 		}
 		for _, n := range p.Names {
 			if r.ttl[n] > uint32(p.LowerTTL) {
@@ -332,16 +338,16 @@ func (r *release) walk(ctx context.Context) error {
 		}
 	}
 	for i, share := range p.Steps {
-		r.step, r.share = i+1, share
-		at, err := r.write(ctx, fmt.Sprintf("step %d/%d, %d %% on %s", r.step, len(p.Steps), share, p.to), func(string) schema.Trial {
+		at, err := r.write(ctx, i+1, fmt.Sprintf("step %d/%d, %d %% on %s", i+1, len(p.Steps), share, p.to), func(string) schema.Trial {
 			if share == 100 {
 				return schema.Trial{Colour: p.to, HasCanary: true}
 			}
 			return schema.Trial{Colour: p.from, Canary: uint8(share), HasCanary: true}
 		})
 		if err != nil {
-			return err
+			return r.unwritten(fmt.Sprintf("step %d/%d", i+1, len(p.Steps)), err)
 		}
+		r.step, r.share = i+1, share // only now: the step is in etcd
 		msg := fmt.Sprintf("step %d/%d: %d %% of clients on %s (revision %d)", r.step, len(p.Steps), share, p.to, at)
 		if p.bake > 0 {
 			msg += fmt.Sprintf(", watched for %v, until %s", p.bake, clock(time.Now().Add(p.bake)))
@@ -356,16 +362,17 @@ func (r *release) walk(ctx context.Context) error {
 	return nil
 }
 
-// write puts each name's trial, as trialOf says, on the release's lease,
-// with the lowered ttl if any, in one transaction with its history; it
-// fails if anyone else changed a name since bgctl's last write.
-func (r *release) write(ctx context.Context, what string, trialOf func(string) schema.Trial) (int64, error) {
+// write puts each name's trial for step (from 1), as trialOf says, on the
+// release's lease, with the lowered ttl if any, in one transaction with
+// its history; it fails if anyone else changed a name since bgctl's last
+// write.
+func (r *release) write(ctx context.Context, step int, what string, trialOf func(string) schema.Trial) (int64, error) {
 	c, p := r.c, r.plan
 	now, rev, err := r.reread(ctx)
 	if err != nil {
 		return 0, err
 	}
-	until := r.until()
+	until := r.until(step)
 	var edits []*edit
 	for _, n := range p.Names {
 		t := trialOf(n)
@@ -414,10 +421,11 @@ func (r *release) commit(ctx context.Context, rev int64, what string, read map[s
 	return at, err
 }
 
-// until is when the release's trials end if it goes to plan: the lease
-// runs out then, once bgctl no longer keeps it alive.
-func (r *release) until() time.Time {
-	left := time.Duration(len(r.plan.Steps)-max(r.step-1, 0)) * r.plan.bake
+// until is when the release's trials end if it goes to plan from step
+// (from 1) on: the lease runs out then, once bgctl no longer keeps it
+// alive.
+func (r *release) until(step int) time.Time {
+	left := time.Duration(len(r.plan.Steps)-step+1) * r.plan.bake
 	return trialEnd(time.Now().Add(left), r.c.opts.leaseTTL)
 }
 
@@ -428,112 +436,179 @@ func trialEnd(start time.Time, ttl time.Duration) time.Time {
 	return start.Add(ttl + etcdLeaseCheck).Truncate(time.Second).Add(time.Second).UTC()
 }
 
-// hold waits d (the bake clock stops while paused), running the analysis
-// every interval when analyse is set; it returns early with the reason to
-// roll back: failed analyses, an abort, Ctrl-C, or the lease gone.
+// hold watches a step for d of bake time (or waits d for caches, when
+// analyse is not set) under the rule bake keeps, running the analysis every
+// interval; it returns when the step ends, or early with the reason to
+// roll back: failed analyses, an abort, Ctrl-C, the lease gone.
 func (r *release) hold(ctx context.Context, d time.Duration, analyse bool) error {
-	ap := r.plan.Analysis
+	b := newBake(time.Now(), d, 0)
+	r.bake = b
 	var tick <-chan time.Time
-	wanted := 0 // analyses each step gets before it passes
-	if analyse && ap != nil {
+	if ap := r.plan.Analysis; analyse && ap != nil {
 		t := time.NewTicker(ap.Interval.Duration)
 		defer t.Stop()
-		tick, wanted = t.C, int(d/ap.Interval.Duration)
+		tick, b.limit = t.C, ap.FailureLimit
 	}
-	status := time.NewTicker(time.Second)
+	status := time.NewTicker(time.Second) // the status line shows the time left, and keep-alives are due
 	defer status.Stop()
+	timer := time.NewTimer(d)
+	defer timer.Stop()
 	actx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	results := make(chan analysis, 1)
-	running, done, over := false, 0, false
+	results := make(chan look, 1)
+	running, ended := false, false
 	start := func() {
 		running = true
-		go func() { results <- r.analyse(actx, true) }()
+		go func() { results <- r.look(actx) }()
 	}
-	end := time.Now().Add(d)
-	left := d
-	bake := time.NewTimer(d)
-	defer bake.Stop()
 	for {
-		if over && !r.paused && done >= wanted && !running {
+		b.advance(time.Now())
+		if b.done() {
 			return nil
 		}
-		remaining := time.Until(end)
-		if r.paused {
-			remaining = left
+		if b.over() && !ended {
+			ended = true
+			if b.limit > 0 && !running {
+				start() // the analysis of the step's end; or the one running is
+			}
 		}
-		r.out.status("%s", r.statusLine(remaining, done > 0))
+		if b.running() && !b.over() {
+			timer.Reset(b.left) // to wake when the bake time runs out
+		} else {
+			timer.Stop()
+		}
+		r.out.status("%s", r.statusLine())
 		select {
 		case <-ctx.Done():
 			return errInterrupted
 		case _, ok := <-r.kept:
 			if !ok {
-				return errLeaseLost
+				return r.leaseLost()
 			}
+			r.reach.kept = time.Now() // not that bgctl can read and write: a stopping etcd may answer these still
 		case wr, ok := <-r.changes:
 			if err := r.outsideChange(wr, ok); err != nil {
 				return err
 			}
 		case wr, ok := <-r.requests:
-			if err := wr.Err(); !ok || err != nil {
-				return fmt.Errorf("watching %s for abort, pause and resume: %v", r.c.globals.releasePrefix, err)
-			}
-			for _, ev := range wr.Events {
-				switch req, err := r.request(ev); {
-				case err != nil:
-					return err
-				case req == "pause" && !r.paused:
-					r.paused, left = true, time.Until(end)
-					bake.Stop()
-				case req == "resume" && r.paused:
-					r.paused, end = false, time.Now().Add(left)
-					bake.Reset(max(left, 0))
-				}
+			if err := r.requested(wr, ok); err != nil {
+				return err
 			}
 		case <-tick:
 			if !running {
 				start()
 			}
-		case a := <-results:
+		case l := <-results:
 			running = false
-			done++
-			r.out.event("analysis: %s", a)
-			if a.ok() {
-				r.failed = 0
-			} else if r.failed++; r.failed >= ap.FailureLimit {
-				return fmt.Errorf("failed analyses in a row: %d, failure_limit %d; last: %s", r.failed, ap.FailureLimit, strings.Join(a.failures, "; "))
+			if err := r.judge(l); err != nil {
+				return err
 			}
-		case <-bake.C:
-			over = true
-			if done < wanted && !running {
-				start() // the last one, due now
-			}
-		case <-status.C: // the loop repaints the status line with the time left
+		case <-timer.C:
+		case <-status.C:
+			r.checkKept()
 		}
 	}
+}
+
+// A look is one analysis, and whether bgctl could confirm the step in
+// place in etcd after it.
+type look struct {
+	analysis
+	unconfirmed error // why not; nil when confirmed
+}
+
+// look runs the analysis, then reads the names to confirm the step.
+func (r *release) look(ctx context.Context) look {
+	return look{analysis: r.analyse(ctx, true), unconfirmed: r.confirm(ctx)}
+}
+
+// judge prints an analysis and records it in the step's bake; it returns
+// why to roll back, if the failures reached failure_limit.
+func (r *release) judge(l look) error {
+	b, p := r.bake, r.plan
+	switch {
+	case l.unconfirmed != nil && unreachable(l.unconfirmed):
+		r.lost(l.unconfirmed.Error())
+	case l.unconfirmed == nil:
+		r.reached()
+	}
+	if l.ok() && l.unconfirmed != nil {
+		r.out.event("analysis not counted: its checks passed (%s), but bgctl cannot confirm step %d/%d is in place: %v", strings.Join(l.passed, ", "), r.step, len(p.Steps), l.unconfirmed)
+	} else {
+		r.out.event("analysis: %s", l.analysis)
+	}
+	before := b.failed
+	if b.record(time.Now(), l.ok(), l.unconfirmed == nil) {
+		return fmt.Errorf("failed analyses in a row: %d, failure_limit %d; last: %s", b.failed, b.limit, strings.Join(l.failures, "; "))
+	}
+	if b.failed == 1 {
+		r.out.event("step %d/%d held at %d %% on %s: its bake clock stops until an analysis passes; %d failed in a row roll back", r.step, len(p.Steps), r.share, p.to, b.limit)
+	}
+	if b.failed != before && !b.paused && r.reach.since.IsZero() {
+		r.setState(r.unpaused()) // bgctl status shows it
+	}
+	return nil
 }
 
 // statusLine is the line kept up to date below the events on a terminal:
 // where the release is, how long it stays there, and how the analysis
 // goes.
-func (r *release) statusLine(left time.Duration, analysed bool) string {
-	left = (max(left, 0) + time.Second - 1).Truncate(time.Second) // 5s left in the first second of a 5s bake
+func (r *release) statusLine() string {
+	b := r.bake
+	left := (b.remaining(time.Now()) + time.Second - 1).Truncate(time.Second) // 5s left in the first second of a 5s bake
 	var s string
 	if r.step == 0 {
 		s = fmt.Sprintf("ttl lowered: answers with the old one leave caches in %v", left)
 	} else {
 		s = fmt.Sprintf("step %d/%d: %d %% on %s, %v left", r.step, len(r.plan.Steps), r.share, r.plan.to, left)
 	}
-	switch {
-	case r.failed > 0:
-		s += fmt.Sprintf(", failed analyses in a row: %d of %d", r.failed, r.plan.Analysis.FailureLimit)
-	case analysed:
+	if h := b.held(); h != "" {
+		s += ", " + h
+	} else if b.passed {
 		s += ", last analysis ok"
 	}
-	if r.paused {
+	if !r.reach.since.IsZero() {
+		s += ", etcd unreachable since " + clock(r.reach.since)
+	}
+	if b.paused {
 		s += ", PAUSED (bgctl resume)"
 	}
 	return s
+}
+
+// requested acts on a watch response of the request keys: abort rolls
+// back, pause and resume stop and restart the bake clock.
+func (r *release) requested(wr clientv3.WatchResponse, ok bool) error {
+	if err := wr.Err(); !ok || err != nil {
+		return r.watchFailed(r.c.globals.releasePrefix, "abort, pause and resume", ok, err)
+	}
+	for _, ev := range wr.Events {
+		switch req, err := r.request(ev); {
+		case err != nil:
+			return err
+		case req == "pause" || req == "resume":
+			r.bake.pause(time.Now(), req == "pause")
+		}
+	}
+	return nil
+}
+
+// watchFailed is the release's error when a watch of prefix ends.
+func (r *release) watchFailed(prefix, what string, ok bool, err error) error {
+	if !ok || unreachable(err) {
+		r.lost(fmt.Sprintf("watching %s: %v", prefix, err))
+	}
+	return fmt.Errorf("watching %s for %s: %v", prefix, what, err)
+}
+
+// unwritten is the release's error when what could not be written; etcd
+// out of reach is said so.
+func (r *release) unwritten(what string, err error) error {
+	if !unreachable(err) {
+		return err
+	}
+	r.lost(err.Error())
+	return fmt.Errorf("%s not written: %w", what, err)
 }
 
 // outsideChange returns why the release must stop if a watch response of
@@ -542,7 +617,7 @@ func (r *release) statusLine(left time.Duration, analysed bool) string {
 // as if they had not.
 func (r *release) outsideChange(wr clientv3.WatchResponse, ok bool) error {
 	if err := wr.Err(); !ok || err != nil {
-		return fmt.Errorf("watching %s for changes by others: %v", r.c.globals.prefix, err)
+		return r.watchFailed(r.c.globals.prefix, "changes by others", ok, err)
 	}
 	for _, ev := range wr.Events {
 		if r.ours[ev.Kv.ModRevision] {
@@ -579,7 +654,7 @@ func (r *release) request(ev *clientv3.Event) (string, error) {
 	switch {
 	case req.Action == "abort":
 		return "", fmt.Errorf("aborted with bgctl abort %s by %s", n, by)
-	case req.Action == "pause" && !r.paused:
+	case req.Action == "pause" && !r.bake.paused:
 		held := "the bake clock stops, the analysis goes on"
 		if r.step == 0 {
 			held = fmt.Sprintf("the wait for caches stops; no client is sent to %s until bgctl resume", r.plan.to)
@@ -587,18 +662,26 @@ func (r *release) request(ev *clientv3.Event) (string, error) {
 		r.out.event("paused with bgctl pause %s by %s: %s", n, by, held)
 		r.notify("pause", "paused by "+by)
 		r.setState(statePaused)
-	case req.Action == "resume" && r.paused:
+	case req.Action == "resume" && r.bake.paused:
 		r.out.event("resumed with bgctl resume %s by %s", n, by)
 		r.notify("resume", "resumed by "+by)
-		if r.step == 0 {
-			r.setState(stateWaiting)
-		} else {
-			r.setState(stateRunning)
-		}
+		r.setState(r.unpaused())
 	default:
 		return "", nil
 	}
 	return req.Action, nil
+}
+
+// unpaused is the release's state for others to see when it is not
+// paused: waiting for caches, held by failed analyses, or running.
+func (r *release) unpaused() string {
+	switch {
+	case r.step == 0:
+		return stateWaiting
+	case r.bake.failed > 0:
+		return r.bake.held()
+	}
+	return stateRunning
 }
 
 // requestName is the name of the release whose request key kv is.
@@ -622,7 +705,11 @@ func (r *release) setState(state string) {
 	}
 	ctx, cancel := r.c.timeout(context.Background())
 	defer cancel()
-	if _, err := r.c.etcd.Txn(ctx).Then(ops...).Commit(); err != nil {
+	_, err := r.c.etcd.Txn(ctx).Then(ops...).Commit()
+	switch {
+	case err != nil && unreachable(err):
+		r.lost(r.c.etcdError("writing the release's state", err).Error())
+	case err != nil:
 		fmt.Fprintf(r.c.io.Stderr, "Warning: %v\n", r.c.etcdError("writing the release's state", err))
 	}
 }
@@ -668,6 +755,7 @@ func (r *release) finish(ctx context.Context) error {
 	}
 	at, err := r.commit(ctx, rev, "done", now, edits)
 	if err != nil {
+		err = r.unwritten("the final flip", err)
 		if trial != 0 {
 			rctx, cancel := c.timeout(context.Background())
 			c.etcd.Revoke(rctx, trial) // unused: else it would only run out
@@ -739,8 +827,9 @@ func (r *release) rollback(cause error) error {
 	if errors.Is(cause, errInterrupted) {
 		cause = errors.New("interrupted (bgctl got a signal)")
 	}
-	how := "the release's lease revoked"
+	how, at := "the release's lease revoked", int64(0)
 	now, rev, err := c.read(ctx, p.Names)
+	r.heard(err)
 	var edits []*edit
 	for _, n := range p.Names {
 		if err == nil && now[n].keys[schema.FieldTrial] != nil && now[n].keys[schema.FieldTrial].Lease == int64(r.lease) {
@@ -750,9 +839,11 @@ func (r *release) rollback(cause error) error {
 		}
 	}
 	if err == nil && len(edits) > 0 {
-		if at, cerr := r.commit(ctx, rev, "rollback", now, edits); cerr == nil {
+		var cerr error
+		if at, cerr = r.commit(ctx, rev, "rollback", now, edits); cerr == nil {
 			how = fmt.Sprintf("revision %d", at)
 		}
+		r.heard(cerr)
 	}
 	if err := r.end(nil); err != nil && !errors.Is(cause, errLeaseLost) {
 		how = err.Error()
@@ -761,7 +852,7 @@ func (r *release) rollback(cause error) error {
 	if strings.HasPrefix(cause.Error(), "aborted") {
 		what = "abort"
 	}
-	msg, back := r.rolledBack(ctx, how)
+	msg, back := r.rolledBack(ctx, how, at)
 	r.out.event("%s; %s", cause, msg)
 	if r.step > 0 && back {
 		r.out.event("%s drained from caches by %s", p.to, r.drained())
@@ -770,19 +861,40 @@ func (r *release) rollback(cause error) error {
 	return fmt.Errorf("%v; %s", cause, msg)
 }
 
-// rolledBack says where the names are after a rollback, as etcd now holds
-// them: back on the old colour, unless someone else's change stands. back
-// reports whether every name is.
-func (r *release) rolledBack(ctx context.Context, how string) (msg string, back bool) {
+// heard notes what an etcd request's error says of etcd's reach.
+func (r *release) heard(err error) {
+	switch {
+	case err == nil:
+		r.reached()
+	case unreachable(err):
+		r.lost(err.Error())
+	}
+}
+
+// rolledBack says where the names are after a rollback written at
+// revision at (0 if none was), as etcd now holds them: back on the old
+// colour, unless someone else's change stands; and with --dns, what the
+// servers answer. back reports whether every name is. With etcd out of
+// reach, it says what etcd will do by itself instead.
+func (r *release) rolledBack(ctx context.Context, how string, at int64) (msg string, back bool) {
 	p := r.plan
 	msg = fmt.Sprintf("rolled back at step %d/%d", r.step, len(p.Steps))
-	again := "again"
+	again, stopped := "again", fmt.Sprintf("stopped at step %d/%d", r.step, len(p.Steps))
 	if r.step == 0 {
-		msg, again = "stopped before step 1", "as before"
+		msg, again, stopped = "stopped before step 1", "as before", "stopped before step 1"
 	}
-	now, _, err := r.c.read(ctx, p.Names)
-	if err != nil {
-		return fmt.Sprintf("%s: %s %s with the release's lease gone (%s)", msg, r.subject(), p.from, how), false
+	var now map[string]*name
+	if r.reach.since.IsZero() {
+		var err error
+		if now, _, err = r.c.read(ctx, p.Names); err != nil {
+			r.lost(err.Error()) // out of reach, or refused: either way bgctl cannot read them
+		}
+	}
+	switch {
+	case !r.reach.since.IsZero() && at > 0:
+		return fmt.Sprintf("%s (%s), and etcd at %s out of reach since %s%s", msg, how, r.c.globals.shownEndpoints(), clock(r.reach.since), r.answered(at)), false
+	case !r.reach.since.IsZero():
+		return r.stranded(stopped), false
 	}
 	var others []string
 	for _, n := range p.Names {
@@ -795,7 +907,40 @@ func (r *release) rolledBack(ctx context.Context, how string) (msg string, back 
 		}
 	}
 	if len(others) > 0 {
-		return fmt.Sprintf("%s (%s): %s", msg, how, strings.Join(others, "; ")), false
+		return fmt.Sprintf("%s (%s): %s%s", msg, how, strings.Join(others, "; "), r.answered(at)), false
 	}
-	return fmt.Sprintf("%s: %s %s %s (%s)", msg, r.subject(), p.from, again, how), true
+	return fmt.Sprintf("%s: %s %s %s (%s)%s", msg, r.subject(), p.from, again, how, r.answered(at)), true
+}
+
+// answered says, with --dns, what each server answers for each name: once
+// it answers the old colour to every client as of revision at, or as it
+// is when at is 0 or it does not get there within --dns-timeout. It is ""
+// without --dns.
+func (r *release) answered(at int64) string {
+	p := r.plan
+	if len(r.servers) == 0 {
+		return ""
+	}
+	var says []string
+	for _, n := range p.Names {
+		got, _ := until(context.Background(), r.servers, n, r.c.opts.dnsTimeout, false, func(s served) bool {
+			return at == 0 || s.Answers == p.from.String() && s.Canary == "0" && s.Revision >= at
+		})
+		for _, s := range got {
+			if s.Error != "" {
+				says = append(says, fmt.Sprintf("%s: %s for %s", s.Server, s.Error, n))
+				continue
+			}
+			other := p.to
+			if s.Answers == p.to.String() {
+				other = p.from
+			}
+			say := fmt.Sprintf("%s answers %s for %s", s.Server, dash(s.Answers), n)
+			if s.Canary != "" && s.Canary != "0" {
+				say += fmt.Sprintf(" with %s %% of clients on %s", s.Canary, other)
+			}
+			says = append(says, fmt.Sprintf("%s (revision %d)", say, s.Revision))
+		}
+	}
+	return "; " + strings.Join(says, "; ")
 }
