@@ -135,17 +135,17 @@ func (c *cli) request(ctx context.Context, args []string, action string, done fu
 			rctx, cancel := c.timeout(ctx)
 			_, err := cli.Revoke(rctx, lease)
 			cancel()
-			did := fmt.Sprintf("bgctl revoked its lease instead (%x), so etcd dropped its steps", lease)
+			did := "bgctl revoked its lease instead, so etcd dropped its steps and"
 			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
-				did = fmt.Sprintf("its lease %x was gone already, and its steps with it", lease)
+				did = "its lease was gone already, and its steps with it:"
 			} else if err != nil {
 				return c.etcdError(fmt.Sprintf("the release of %s did not act within %v; revoking its lease", n, requestWait), err)
 			}
-			now, err := c.whereNow(ctx, st.Names, st.From)
+			now, rev, err := c.whereNow(ctx, st.Names, st.From)
 			if err != nil {
-				return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): %s; reading the names after: %v", n, requestWait, did, err)
+				return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): %s (lease %x); reading the names after: %v", n, requestWait, did, lease, err)
 			}
-			return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): %s, and %s", n, requestWait, did, now)
+			return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): %s %s (lease %x; read back at revision %d)", n, requestWait, did, now, lease, rev)
 		case time.Now().After(deadline):
 			return fmt.Errorf("the release of %s did not act within %v: if its bgctl is gone, its lease runs out and the names go back to %s by themselves", n, requestWait, st.From)
 		}
@@ -239,7 +239,7 @@ func (c *cli) deleteStale(ctx context.Context, e *noReleaseError) error {
 	if !resp.Succeeded {
 		return fmt.Errorf("%s changed while bgctl read it: nothing was deleted; run bgctl abort %s again", schema.Quote(key), e.name)
 	}
-	now, err := c.whereNow(ctx, []string{e.name}, "")
+	now, _, err := c.whereNow(ctx, []string{e.name}, "")
 	if err != nil {
 		return err
 	}
@@ -249,12 +249,12 @@ func (c *cli) deleteStale(ctx context.Context, e *noReleaseError) error {
 }
 
 // whereNow reads names and says what each answers now, and whether that
-// is the colour from, when given.
-func (c *cli) whereNow(ctx context.Context, names []string, from string) (string, error) {
+// is the colour from, when given; with the revision read.
+func (c *cli) whereNow(ctx context.Context, names []string, from string) (string, int64, error) {
 	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return schema.ValidateName(n) != nil })
 	ns, rev, err := c.read(ctx, names)
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	var says []string
 	for _, n := range names {
@@ -270,7 +270,7 @@ func (c *cli) whereNow(ctx context.Context, names []string, from string) (string
 			says = append(says, fmt.Sprintf("%s answers %s", n, v.answers()))
 		}
 	}
-	return fmt.Sprintf("%s (read back at revision %d)", strings.Join(says, ", "), rev), nil
+	return strings.Join(says, ", "), rev, nil
 }
 
 // readStates reads the state of every running release, by name; none for

@@ -3,7 +3,6 @@ package test
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"testing"
@@ -71,9 +70,9 @@ func TestHistoryForeignKeys(t *testing.T) {
 				{"canary app.example.org 10", "canary app.example.org 10"},
 				{"canary app.example.org 0", "canary app.example.org 0"},
 				{"rollback app.example.org", "rollback app.example.org"},
-				{"undo app.example.org --yes", "undo app.example.org"},
+				{"undo app.example.org", "undo app.example.org"}, // asked at a terminal, answered y
 			} {
-				r := bgctl(t, etcd.endpoint, strings.Fields(run.args)...)
+				r := bgctlWith(t, ctl.IO{Stdin: strings.NewReader("y\n"), Terminal: true}, append([]string{"--endpoints", etcd.endpoint}, strings.Fields(run.args)...)...)
 				if r.code != 0 {
 					t.Fatalf("bgctl %s with %q in the history: %s", run.args, tc.key, r)
 				}
@@ -172,14 +171,8 @@ func TestUndoChecksAndAsks(t *testing.T) {
 	if after := etcdRevision(t, etcd.client); after != before {
 		t.Errorf("etcd went from revision %d to %d: an undo not agreed to wrote", before, after)
 	}
-	in, out := io.Pipe()
-	defer out.Close()
-	done := make(chan ran)
-	go func() {
-		done <- bgctlWith(t, ctl.IO{Stdin: in, Terminal: true}, "--endpoints", etcd.endpoint, "undo", "app.example.org")
-	}()
-	out.Write([]byte("y\n"))
-	if r := <-done; r.code != 0 || !strings.Contains(r.stdout.String(), "app.example.org: active green -> blue (revision") {
+	if r := bgctlWith(t, ctl.IO{Stdin: strings.NewReader("y\n"), Terminal: true}, "--endpoints", etcd.endpoint, "undo", "app.example.org"); r.code != 0 ||
+		!strings.Contains(r.stdout.String(), "app.example.org: active green -> blue (revision") {
 		t.Errorf("undo answered y: %s", r)
 	}
 
@@ -230,5 +223,18 @@ func TestStaleReleaseState(t *testing.T) {
 	}
 	if r := bgctl(t, etcd.endpoint, "abort", "app.example.org"); r.code != 1 || !strings.Contains(r.stderr.String(), "no release of app.example.org is running") {
 		t.Errorf("abort again: %s", r)
+	}
+}
+
+// A release starts over a stale state key, and puts its own on its lease.
+func TestReleaseOverStaleState(t *testing.T) {
+	etcd, _, _, _ := releaseSetup(t)
+	etcd.put(t, "/bluegreen-release/app.example.org/state", `{"plan":"old.yaml","names":["app.example.org"],"state":"running"}`)
+	plan := writePlan(t, "names: [app.example.org]\nto: green\nsteps: [100]\nbake: 1s\n")
+	if r := bgctl(t, etcd.endpoint, "release", "-f", plan); r.code != 0 {
+		t.Fatalf("release over a stale state key: %s", r)
+	}
+	if v, ok := getValue(t, etcd.client, "/bluegreen-release/app.example.org/state"); ok {
+		t.Errorf("the state key outlived the release: %q", v)
 	}
 }
