@@ -259,15 +259,10 @@ func (c *cli) whereNow(ctx context.Context, names []string, from string) (string
 	var says []string
 	for _, n := range names {
 		v := ns[n].view(c.opts.maxTTL)
-		switch {
-		case !v.serving():
-			says = append(says, n+" is not served")
-		case v.canary > 0:
-			says = append(says, fmt.Sprintf("%s answers %s, with %d %% of client networks on %s", n, v.answers(), v.canary, v.answers().Other()))
-		case v.answers().String() == from:
+		if from, err := schema.ParseColour(from); err == nil && v.share(from) == 100 {
 			says = append(says, fmt.Sprintf("%s answers %s again", n, from))
-		default:
-			says = append(says, fmt.Sprintf("%s answers %s", n, v.answers()))
+		} else {
+			says = append(says, n+": "+v.where())
 		}
 	}
 	return strings.Join(says, ", "), rev, nil

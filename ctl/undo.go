@@ -64,7 +64,7 @@ asking, and is needed where stdin is not a terminal.`,
 				return err
 			}
 		}
-		return c.apply(ctx, rev, e)
+		return c.applyAndSay(ctx, rev, e)
 	},
 }
 

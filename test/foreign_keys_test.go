@@ -215,7 +215,7 @@ func TestStaleReleaseState(t *testing.T) {
 	}
 	r = mustBgctl(t, etcd.endpoint, "abort", "app.example.org")
 	if !strings.Contains(r.stdout.String(), `no release of app.example.org was running: "/bluegreen-release/app.example.org/state" was stale, it has no lease`) ||
-		!strings.Contains(r.stdout.String(), "bgctl deleted it (revision") || !strings.Contains(r.stdout.String(), "revoked no lease and rolled nothing back: app.example.org answers green, with 10 % of client networks on blue") {
+		!strings.Contains(r.stdout.String(), "bgctl deleted it (revision") || !strings.Contains(r.stdout.String(), "revoked no lease and rolled nothing back: app.example.org: 90 % on green, 10 % on blue") {
 		t.Errorf("abort with a stale state key: %s", r)
 	}
 	if _, ok := getValue(t, etcd.client, state); ok {
