@@ -5,10 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/bluegreen-dns/bluegreen/schema"
 	"github.com/spf13/pflag"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -97,7 +100,9 @@ func (c *cli) request(ctx context.Context, args []string, action string, done fu
 		return err
 	}
 	st, lease, err := c.readState(ctx, n)
-	if err != nil {
+	if stale := (*noReleaseError)(nil); errors.As(err, &stale) && stale.stale != nil && action == "abort" {
+		return c.deleteStale(ctx, stale)
+	} else if err != nil {
 		return err
 	}
 	req, _ := json.Marshal(releaseRequest{Action: action, User: c.who(), Reason: c.opts.reason, Time: time.Now().UTC()})
@@ -130,10 +135,17 @@ func (c *cli) request(ctx context.Context, args []string, action string, done fu
 			rctx, cancel := c.timeout(ctx)
 			_, err := cli.Revoke(rctx, lease)
 			cancel()
-			if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+			did := "bgctl revoked its lease instead, so etcd dropped its steps and"
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				did = "its lease was gone already, and its steps with it:"
+			} else if err != nil {
 				return c.etcdError(fmt.Sprintf("the release of %s did not act within %v; revoking its lease", n, requestWait), err)
 			}
-			return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): bgctl revoked its lease instead, so etcd dropped its steps and %s answers %s again", n, requestWait, joinNames(st.Names), st.From)
+			now, rev, err := c.whereNow(ctx, st.Names, st.From)
+			if err != nil {
+				return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): %s (lease %x); reading the names after: %v", n, requestWait, did, lease, err)
+			}
+			return fmt.Errorf("the release of %s did not act within %v (is its bgctl gone?): %s %s (lease %x; read back at revision %d)", n, requestWait, did, now, lease, rev)
 		case time.Now().After(deadline):
 			return fmt.Errorf("the release of %s did not act within %v: if its bgctl is gone, its lease runs out and the names go back to %s by themselves", n, requestWait, st.From)
 		}
@@ -145,11 +157,31 @@ func (c *cli) request(ctx context.Context, args []string, action string, done fu
 	}
 }
 
-type noReleaseError struct{ name string }
+// noRelease is the condition that no release runs n: its state key has
+// no lease. etcd compares a missing key as one with lease 0, so that is
+// no state key, or one put without a lease (by etcdctl, say): stale, and
+// no cause to refuse a write. A key on a lease lives only as long as it.
+func (c *cli) noRelease(n string) clientv3.Cmp {
+	return clientv3.Compare(clientv3.LeaseValue(c.stateKey(n)), "=", 0)
+}
 
-func (e *noReleaseError) Error() string { return "no release of " + e.name + " is running" }
+// noReleaseError says that no release runs name, and which stale state key
+// there is, if any.
+type noReleaseError struct {
+	name  string
+	stale *mvccpb.KeyValue
+	why   string // why the stale key counts for nothing
+}
 
-// readState reads the state of the release running name, and its lease.
+func (e *noReleaseError) Error() string {
+	if e.stale == nil {
+		return "no release of " + e.name + " is running"
+	}
+	return fmt.Sprintf("no release of %s is running: %s is stale, %s; bgctl abort %s deletes it", e.name, schema.Quote(string(e.stale.Key)), e.why, e.name)
+}
+
+// readState reads the state of the release running name, and its lease:
+// a state key counts only while its lease lives.
 func (c *cli) readState(ctx context.Context, n string) (*releaseState, clientv3.LeaseID, error) {
 	cli, err := c.connect(ctx)
 	if err != nil {
@@ -162,13 +194,78 @@ func (c *cli) readState(ctx context.Context, n string) (*releaseState, clientv3.
 		return nil, 0, c.etcdError("reading "+c.stateKey(n), err)
 	}
 	if len(resp.Kvs) == 0 {
-		return nil, 0, &noReleaseError{n}
+		return nil, 0, &noReleaseError{name: n}
+	}
+	kv := resp.Kvs[0]
+	if why, err := c.leaseGone(ctx, kv); err != nil {
+		return nil, 0, err
+	} else if why != "" {
+		return nil, 0, &noReleaseError{name: n, stale: kv, why: why}
 	}
 	var st releaseState
-	if err := json.Unmarshal(resp.Kvs[0].Value, &st); err != nil {
-		return nil, 0, fmt.Errorf("%s: %v", c.stateKey(n), err)
+	if err := json.Unmarshal(kv.Value, &st); err != nil {
+		return nil, 0, fmt.Errorf("%s holds no release state of bgctl (%v), on lease %x: writes to %s wait until that lease ends, or etcdctl lease revoke %x ends it now",
+			schema.Quote(c.stateKey(n)), err, kv.Lease, n, kv.Lease)
 	}
-	return &st, clientv3.LeaseID(resp.Kvs[0].Lease), nil
+	return &st, clientv3.LeaseID(kv.Lease), nil
+}
+
+// leaseGone is why kv's lease does not hold it any more ("" while it
+// lives): no lease at all, or one that has run out.
+func (c *cli) leaseGone(ctx context.Context, kv *mvccpb.KeyValue) (string, error) {
+	if kv.Lease == 0 {
+		return "it has no lease (a release puts it on its own; written outside bgctl?)", nil
+	}
+	resp, err := c.etcd.TimeToLive(ctx, clientv3.LeaseID(kv.Lease))
+	if err != nil && !errors.Is(err, rpctypes.ErrLeaseNotFound) {
+		return "", c.etcdError(fmt.Sprintf("reading lease %x of %s", kv.Lease, kv.Key), err)
+	}
+	if err != nil || resp.TTL <= 0 {
+		return fmt.Sprintf("its lease %x has run out", kv.Lease), nil
+	}
+	return "", nil
+}
+
+// deleteStale is abort of a name whose state key no release holds: it
+// deletes the key, if it is still as read, and says where the name is.
+func (c *cli) deleteStale(ctx context.Context, e *noReleaseError) error {
+	key := string(e.stale.Key)
+	tctx, cancel := c.timeout(ctx)
+	resp, err := c.etcd.Txn(tctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", e.stale.ModRevision)).Then(clientv3.OpDelete(key)).Commit()
+	cancel()
+	if err != nil {
+		return c.etcdError("deleting the stale "+key, err)
+	}
+	if !resp.Succeeded {
+		return fmt.Errorf("%s changed while bgctl read it: nothing was deleted; run bgctl abort %s again", schema.Quote(key), e.name)
+	}
+	now, _, err := c.whereNow(ctx, []string{e.name}, "")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(c.io.Stdout, "no release of %s was running: %s was stale, %s; bgctl deleted it (revision %d), revoked no lease and rolled nothing back: %s\n",
+		e.name, schema.Quote(key), e.why, resp.Header.Revision, now)
+	return nil
+}
+
+// whereNow reads names and says what each answers now, and whether that
+// is the colour from, when given; with the revision read.
+func (c *cli) whereNow(ctx context.Context, names []string, from string) (string, int64, error) {
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return schema.ValidateName(n) != nil })
+	ns, rev, err := c.read(ctx, names)
+	if err != nil {
+		return "", 0, err
+	}
+	var says []string
+	for _, n := range names {
+		v := ns[n].view(c.opts.maxTTL)
+		if from, err := schema.ParseColour(from); err == nil && v.share(from) == 100 {
+			says = append(says, fmt.Sprintf("%s answers %s again", n, from))
+		} else {
+			says = append(says, n+": "+v.where())
+		}
+	}
+	return strings.Join(says, ", "), rev, nil
 }
 
 // readStates reads the state of every running release, by name; none for
@@ -188,9 +285,21 @@ func (c *cli) readStates(ctx context.Context) (map[string]*releaseState, error) 
 	}
 	states := map[string]*releaseState{}
 	for _, kv := range resp.Kvs {
-		n, ok := strings.CutSuffix(strings.TrimPrefix(string(kv.Key), c.globals.releasePrefix), "/state")
+		rest := strings.TrimPrefix(string(kv.Key), c.globals.releasePrefix)
+		n, isState := strings.CutSuffix(rest, "/state")
+		_, isRequest := strings.CutSuffix(rest, "/request")
+		why, err := c.leaseGone(ctx, kv)
 		var st releaseState
-		if ok && json.Unmarshal(kv.Value, &st) == nil {
+		switch {
+		case err != nil:
+			return nil, err
+		case !isState && !isRequest:
+			c.warnForeign(string(kv.Key), "not a key of bgctl's releases (NAME/state or NAME/request)")
+		case why != "":
+			c.warnForeign(string(kv.Key), "stale: "+why+"; no release holds it")
+		case isState && json.Unmarshal(kv.Value, &st) != nil:
+			c.warnForeign(string(kv.Key), "not a release state of bgctl (not its JSON)")
+		case isState:
 			states[n] = &st
 		}
 	}

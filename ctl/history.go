@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -32,6 +33,7 @@ type historyEntry struct {
 	Command  string    `json:"command"`
 	Reason   string    `json:"reason,omitempty"`
 	Changes  []change  `json:"changes"`
+	key      string    // where etcd holds it
 }
 
 // A change is one key's value before and after; nil for no key.
@@ -45,30 +47,93 @@ func (c *cli) historyDir(n string) string { return c.globals.historyPrefix + n +
 
 func historyKey(dir string, number int64) string { return fmt.Sprintf("%s%020d", dir, number) }
 
-// historyNumber is the number of the entry at key.
-func historyNumber(key string) int64 {
-	n, _ := strconv.ParseInt(key[strings.LastIndexByte(key, '/')+1:], 10, 64)
-	return n
+// historyNumber is the number of the entry at key under dir, and whether
+// key is bgctl's: exactly 20 digits, 1 to MaxInt64. Any other key there
+// (etcdctl's, a note, a number too long) is foreign: never counted, never
+// deleted.
+func historyNumber(dir, key string) (int64, bool) {
+	s, ok := strings.CutPrefix(key, dir)
+	if !ok || len(s) != 20 || strings.Trim(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64) // fails above MaxInt64
+	return n, err == nil && n > 0
+}
+
+// newestHistory is the number of the newest entry in dir, given the key
+// that sorts last there (nil for none): that one, unless it is foreign,
+// in which case the digit range is paged down from the top to the
+// largest valid number. Every valid number starts with 0 (MaxInt64 has 19
+// digits), so that range is dir+"0" up to dir+"1".
+func (c *cli) newestHistory(ctx context.Context, dir string, last []byte) (int64, error) {
+	if last == nil {
+		return 0, nil
+	}
+	if n, ok := historyNumber(dir, string(last)); ok {
+		return n, nil
+	}
+	cli, err := c.connect(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c.warnForeign(string(last), notHistory)
+	ctx, cancel := c.timeout(ctx)
+	defer cancel()
+	for end := dir + "1"; ; {
+		resp, err := cli.Get(ctx, dir+"0", clientv3.WithRange(end), clientv3.WithKeysOnly(),
+			clientv3.WithSort(clientv3.SortByKey, clientv3.SortDescend), clientv3.WithLimit(keepHistory))
+		if err != nil {
+			return 0, c.etcdError("reading the history numbers under "+dir, err)
+		}
+		for _, kv := range resp.Kvs {
+			if n, ok := historyNumber(dir, string(kv.Key)); ok {
+				return n, nil
+			} else if string(kv.Key) != string(last) {
+				c.warnForeign(string(kv.Key), notHistory)
+			}
+		}
+		if !resp.More {
+			return 0, nil
+		}
+		end = string(resp.Kvs[len(resp.Kvs)-1].Key)
+	}
+}
+
+const notHistory = "not a history entry of bgctl (it numbers them with 20 digits)"
+
+// warnForeign says that bgctl skips a key in its own namespaces that it did
+// not write.
+func (c *cli) warnForeign(key, why string) {
+	fmt.Fprintf(c.io.Stderr, "Warning: skipping %s: %s\n", schema.Quote(key), why)
 }
 
 // record is what a transaction adds to write entry as n's next one: the
 // condition that no one took that number meanwhile, its put, and the
-// delete of the entries past the last keepHistory.
+// delete of the entry that falls out of the last keepHistory. One key,
+// never a range: a foreign key between two numbers stays, and a number
+// put far ahead by someone else deletes nothing of bgctl's.
 func (c *cli) record(n *name, entry historyEntry) ([]clientv3.Cmp, []clientv3.Op, error) {
+	dir := c.historyDir(n.name)
+	if n.history == math.MaxInt64 {
+		return nil, nil, fmt.Errorf("the newest history entry of %s is %s, the highest number there is: bgctl, which counts one a change, did not write it; nothing was written; remove it with etcdctl del %s",
+			n.name, schema.Quote(historyKey(dir, n.history)), historyKey(dir, n.history))
+	}
 	data, err := json.Marshal(entry)
 	if err != nil {
 		return nil, nil, err
 	}
-	dir, next := c.historyDir(n.name), n.history+1
+	next := n.history + 1
 	cmp := clientv3.Compare(clientv3.CreateRevision(historyKey(dir, next)), "=", 0)
 	ops := []clientv3.Op{clientv3.OpPut(historyKey(dir, next), string(data))}
 	if old := next - keepHistory; old > 0 {
-		ops = append(ops, clientv3.OpDelete(historyKey(dir, 0), clientv3.WithRange(historyKey(dir, old+1))))
+		ops = append(ops, clientv3.OpDelete(historyKey(dir, old)))
 	}
 	return []clientv3.Cmp{cmp}, ops, nil
 }
 
-// readHistory is n's history, oldest first.
+// readHistory is n's history, oldest first: the entries bgctl wrote. Any
+// other key under its directory, or an entry that is not bgctl's JSON, is
+// skipped with a warning.
 func (c *cli) readHistory(ctx context.Context, n string) ([]historyEntry, error) {
 	cli, err := c.connect(ctx)
 	if err != nil {
@@ -76,17 +141,23 @@ func (c *cli) readHistory(ctx context.Context, n string) ([]historyEntry, error)
 	}
 	ctx, cancel := c.timeout(ctx)
 	defer cancel()
-	resp, err := cli.Get(ctx, c.historyDir(n), clientv3.WithPrefix())
+	dir := c.historyDir(n)
+	resp, err := cli.Get(ctx, dir, clientv3.WithPrefix())
 	if err != nil {
 		return nil, c.etcdError("reading the history of "+n, err)
 	}
 	out := make([]historyEntry, 0, len(resp.Kvs))
 	for _, kv := range resp.Kvs {
-		var e historyEntry
-		if err := json.Unmarshal(kv.Value, &e); err != nil {
-			return nil, fmt.Errorf("history entry %s: %v", kv.Key, err)
+		if _, ok := historyNumber(dir, string(kv.Key)); !ok {
+			c.warnForeign(string(kv.Key), notHistory)
+			continue
 		}
-		e.Revision = kv.ModRevision
+		var e historyEntry
+		if err := json.Unmarshal(kv.Value, &e); err != nil || e.Command == "" || e.Time.IsZero() {
+			c.warnForeign(string(kv.Key), "not a history entry of bgctl (not its JSON, with a command and a time)")
+			continue
+		}
+		e.Revision, e.key = kv.ModRevision, string(kv.Key)
 		out = append(out, e)
 	}
 	return out, nil

@@ -84,8 +84,12 @@ func (c *cli) read(ctx context.Context, names []string) (map[string]*name, int64
 		for _, kv := range resp.Responses[2*i].GetResponseRange().Kvs {
 			got.keys[strings.TrimPrefix(string(kv.Key), c.dir(n))] = kv
 		}
+		var last []byte
 		for _, kv := range resp.Responses[2*i+1].GetResponseRange().Kvs {
-			got.history = historyNumber(string(kv.Key))
+			last = kv.Key
+		}
+		if got.history, err = c.newestHistory(ctx, c.historyDir(n), last); err != nil {
+			return nil, 0, err
 		}
 		out[n] = got
 	}

@@ -287,7 +287,7 @@ func (r *release) begin(ctx context.Context) error {
 	var conds []clientv3.Cmp
 	var ops []clientv3.Op
 	for _, n := range p.Names {
-		conds = append(conds, clientv3.Compare(clientv3.CreateRevision(c.stateKey(n)), "=", 0))
+		conds = append(conds, c.noRelease(n)) // a stale state key is put over
 		ops = append(ops, clientv3.OpPut(c.stateKey(n), string(data), clientv3.WithLease(r.lease)))
 	}
 	tctx, cancel2 := c.timeout(ctx)

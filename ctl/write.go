@@ -2,6 +2,7 @@ package ctl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -59,7 +60,7 @@ func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*ed
 		}
 		conds = append(conds, clientv3.Compare(clientv3.ModRevision(c.dir(n.name)), "<", read+1).WithPrefix())
 		if c.release == 0 {
-			conds = append(conds, clientv3.Compare(clientv3.CreateRevision(c.stateKey(n.name)), "=", 0))
+			conds = append(conds, c.noRelease(n.name))
 		} else {
 			conds = append(conds, clientv3.Compare(clientv3.LeaseValue(c.stateKey(n.name)), "=", c.release))
 		}
@@ -98,8 +99,11 @@ func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*ed
 		var ns []string
 		for _, e := range edits {
 			ns = append(ns, e.name.name)
-			if st, lease, err := c.readState(ctx, e.name.name); err == nil && lease != c.release {
+			switch st, lease, err := c.readState(ctx, e.name.name); {
+			case err == nil && lease != c.release:
 				return 0, fmt.Errorf("a release of %s is running (%s): nothing was written; bgctl abort %s stops it, or wait for it to end", e.name.name, st.describe(), e.name.name)
+			case err != nil && !errors.As(err, new(*noReleaseError)):
+				return 0, fmt.Errorf("%v; nothing was written", err) // a state key bgctl cannot read, on a live lease
 			}
 		}
 		return 0, fmt.Errorf("%s changed in etcd since bgctl read it at revision %d (someone else wrote meanwhile): nothing was written; see bgctl status %s, and run the command again",

@@ -26,7 +26,7 @@ func TestBgctlUndoRetire(t *testing.T) {
 	mustBgctl(t, etcd.endpoint, "set", "app.example.org", "--green", "10.0.2.2")
 	mustBgctl(t, etcd.endpoint, "set", "app.example.org", "--green", "10.0.2.3", "--ttl", "9")
 	waitFor(t, "green 10.0.2.3", 10*time.Second, func() bool { return green() == "10.0.2.3" })
-	r := mustBgctl(t, etcd.endpoint, "undo", "app.example.org")
+	r := mustBgctl(t, etcd.endpoint, "undo", "app.example.org", "--yes")
 	if !strings.Contains(r.stdout.String(), "app.example.org: green 10.0.2.3 -> 10.0.2.2 (revision") || !strings.Contains(r.stdout.String(), "app.example.org: ttl 9 -> (none)") {
 		t.Errorf("undo: %s", r)
 	}
@@ -39,7 +39,7 @@ func TestBgctlUndoRetire(t *testing.T) {
 	if len(hist) != 4 || hist[3].Command != "undo app.example.org" {
 		t.Fatalf("history: %+v", hist)
 	}
-	mustBgctl(t, etcd.endpoint, "undo", "app.example.org", "--to-revision", fmt.Sprint(hist[0].Revision))
+	mustBgctl(t, etcd.endpoint, "undo", "app.example.org", "--yes", "--to-revision", fmt.Sprint(hist[0].Revision))
 	waitFor(t, "green 10.0.2.1, as at the first change", 10*time.Second, func() bool { return green() == "10.0.2.1" })
 
 	etcd.put(t, "/bluegreen/app.example.org/green", "10.0.2.9") // outside bgctl
@@ -65,7 +65,7 @@ func TestBgctlUndoRetire(t *testing.T) {
 	waitFor(t, "NXDOMAIN after retire", 10*time.Second, func() bool {
 		return query(t, "udp", udp, "app.example.org", 1).Rcode == 3
 	})
-	mustBgctl(t, etcd.endpoint, "undo", "app.example.org")
+	mustBgctl(t, etcd.endpoint, "undo", "app.example.org", "--yes")
 	waitFor(t, "served again after undo", 10*time.Second, func() bool { a, _ := aTTL(t, udp, "app.example.org"); return a == "10.0.1.1" })
 
 	// Someone changes the name while the operator reads the question: the
