@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -88,6 +89,9 @@ func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client, replac
 			w.failures.printf("heartbeat of %s: %v", w.prefix, refused)
 			replace(refused)
 			return
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %v", heartbeatEvery)
 		}
 		w.failures.printf("heartbeat of %s: reading etcd at %v: %v", w.prefix, w.config.Endpoints, err)
 		if since := time.Since(failing); since > replaceAfter {
@@ -195,12 +199,17 @@ func (w *watcher) listAgain(r relist) {
 }
 
 // authRefused names err as etcd refusing bluegreen's login or token, or is
-// nil when err is something else.
+// nil when err is something else. It goes by etcd's message: a watch
+// cancelled for a dead token reports only the text of etcd's error.
 func authRefused(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
 	switch {
-	case errors.Is(err, rpctypes.ErrInvalidAuthToken), errors.Is(err, rpctypes.ErrUserEmpty), errors.Is(err, rpctypes.ErrAuthOldRevision):
+	case strings.Contains(msg, rpctypes.ErrInvalidAuthToken.Error()), strings.Contains(msg, rpctypes.ErrUserEmpty.Error()), strings.Contains(msg, rpctypes.ErrAuthOldRevision.Error()):
 		return fmt.Errorf("etcd refused bluegreen's auth token: %w", err)
-	case errors.Is(err, rpctypes.ErrAuthFailed):
+	case strings.Contains(msg, rpctypes.ErrAuthFailed.Error()):
 		return fmt.Errorf("etcd refused bluegreen's credentials: %w", err)
 	case status.Code(err) == codes.Unauthenticated:
 		return fmt.Errorf("etcd refused bluegreen's auth token/credentials: %w", err)
