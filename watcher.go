@@ -167,6 +167,9 @@ func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
 		if err == nil {
 			return client, nil
 		}
+		if errors.Is(err, context.DeadlineExceeded) && cfg.Username != "" {
+			err = fmt.Errorf("logging in as %s: no answer within %v", cfg.Username, cfg.DialTimeout)
+		}
 		log.Errorf("connecting to etcd at %v: %v; retrying", cfg.Endpoints, err)
 		if !wait.sleep(ctx) {
 			return nil, ctx.Err()
