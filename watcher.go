@@ -230,13 +230,13 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			if !ok {
 				return rev, errors.New("watch channel closed")
 			}
-			w.heard.Store(time.Now().UnixNano())
 			if err := resp.Err(); err != nil {
 				if resp.CompactRevision != 0 {
 					err = fmt.Errorf("etcd compacted its history up to revision %d: %w", resp.CompactRevision, err)
 				}
-				return rev, err
+				return rev, err // not word from etcd: a refused token or a lost leader leaves the answers as stale as they were
 			}
+			w.heard.Store(time.Now().UnixNano())
 			if resp.IsProgressNotify() {
 				rev = max(rev, resp.Header.Revision)
 				w.store.progressed(rev)
