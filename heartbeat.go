@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 const (
@@ -19,6 +22,10 @@ const (
 	// behindAfter is how long the watch may lag etcd before it is given up
 	// for one that stopped delivering, and the prefix is listed again.
 	behindAfter = 3 * time.Second
+	// replaceAfter is how long the heartbeat goes without an answer before
+	// the etcd client is replaced: long enough for a client that is merely
+	// reconnecting, short enough to be back within seconds of etcd.
+	replaceAfter = 5 * time.Second
 )
 
 // heartbeat checks every second, with one linearizable read of one key,
@@ -41,10 +48,16 @@ const (
 //
 // While any of these holds, the store says the answers are stale (log,
 // metric, TXT state), and keeps answering them: stale answers beat none.
-func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client) {
+//
+// A read that fails is logged with its cause (at most a few lines a
+// minute). When etcd refuses the client's auth token, or no read has
+// succeeded for replaceAfter, the heartbeat calls replace with why, and
+// ends: a new client logs in again and dials afresh.
+func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client, replace context.CancelCauseFunc) {
 	t := time.NewTicker(heartbeatEvery)
 	defer t.Stop()
 	var lag lagged
+	var failing time.Time // since when every read failed; zero while they succeed
 	for beat := 0; ; beat++ {
 		select {
 		case <-ctx.Done():
@@ -55,7 +68,7 @@ func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client) {
 		if sm.upTo == 0 {
 			continue // not listed yet: nothing to compare, nothing stale but a state file, which says so itself
 		}
-		w.check(ctx, client, sm, &lag)
+		err := w.check(ctx, client, sm, &lag)
 
 		heard := time.Unix(0, w.heard.Load())
 		switch {
@@ -63,6 +76,27 @@ func (w *watcher) heartbeat(ctx context.Context, client *clientv3.Client) {
 			w.store.markStale(staleNoWord, heard, fmt.Sprintf("no word from etcd at %v since %s", w.config.Endpoints, heard.Format(time.RFC3339)))
 		case lag.rev == 0: // etcd answers, and the watch has caught up with it
 			w.store.markFresh(staleNoWord)
+		}
+
+		if err == nil || ctx.Err() != nil {
+			failing = time.Time{}
+			continue
+		}
+		if failing.IsZero() {
+			failing = time.Now()
+		}
+		if refused := authRefused(err); refused != nil {
+			w.failures.printf("heartbeat of %s: %v", w.prefix, refused)
+			replace(refused)
+			return
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = fmt.Errorf("no answer within %v", heartbeatEvery)
+		}
+		w.failures.printf("heartbeat of %s: reading etcd at %v: %v", w.prefix, w.config.Endpoints, err)
+		if since := time.Since(failing); since > replaceAfter {
+			replace(fmt.Errorf("no answer from etcd at %v through this client for %v (last: %w)", w.config.Endpoints, since.Round(time.Second), err))
+			return
 		}
 	}
 }
@@ -75,19 +109,21 @@ type lagged struct {
 }
 
 // check compares the sample with etcd, and the watch's progress with etcd's
-// revision; it asks for a list when either is off.
-func (w *watcher) check(ctx context.Context, client *clientv3.Client, sm sample, lag *lagged) {
+// revision; it asks for a list when either is off. It returns the error of
+// a read that failed.
+func (w *watcher) check(ctx context.Context, client *clientv3.Client, sm sample, lag *lagged) error {
 	if lag.list != sm.list || sm.upTo >= lag.rev {
 		lag.rev = 0
 	}
 	found, err := w.compare(ctx, client, sm)
 	if err != nil {
+		*lag = lagged{} // a watch is judged only while etcd answers
 		if again := (relist{}); errors.As(err, &again) {
 			w.store.markResync(sm.list, time.Now(), again.Error())
 			w.listAgain(again)
+			return nil
 		}
-		*lag = lagged{} // a watch is judged only while etcd answers
-		return
+		return err
 	}
 	if lag.rev == 0 && found > sm.upTo {
 		*lag = lagged{rev: found, since: time.Now(), list: sm.list}
@@ -103,6 +139,7 @@ func (w *watcher) check(ctx context.Context, client *clientv3.Client, sm sample,
 		w.listAgain(again)
 		lag.rev = 0
 	}
+	return nil
 }
 
 // compare reads the sampled key from etcd as of the revision the store
@@ -159,4 +196,23 @@ func (w *watcher) listAgain(r relist) {
 	case w.relist <- r:
 	default:
 	}
+}
+
+// authRefused names err as etcd refusing bluegreen's login or token, or is
+// nil when err is something else. It goes by etcd's message: a watch
+// cancelled for a dead token reports only the text of etcd's error.
+func authRefused(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, rpctypes.ErrInvalidAuthToken.Error()), strings.Contains(msg, rpctypes.ErrUserEmpty.Error()), strings.Contains(msg, rpctypes.ErrAuthOldRevision.Error()):
+		return fmt.Errorf("etcd refused bluegreen's auth token: %w", err)
+	case strings.Contains(msg, rpctypes.ErrAuthFailed.Error()):
+		return fmt.Errorf("etcd refused bluegreen's credentials: %w", err)
+	case status.Code(err) == codes.Unauthenticated:
+		return fmt.Errorf("etcd refused bluegreen's auth token/credentials: %w", err)
+	}
+	return nil
 }

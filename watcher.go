@@ -48,6 +48,8 @@ type watcher struct {
 	// whether the watch has seen every revision.
 	relist   chan relist
 	progress chan struct{}
+
+	failures *burst // of the heartbeat's reads
 }
 
 // relist is a reason to list the prefix again, found by the heartbeat in
@@ -61,66 +63,96 @@ type relist struct {
 func (r relist) Error() string { return r.err.Error() }
 
 func newWatcher(config clientv3.Config, prefix string, s *store) *watcher {
-	return &watcher{config: config, prefix: prefix, store: s, relist: make(chan relist, 1), progress: make(chan struct{}, 1)}
+	return &watcher{config: config, prefix: prefix, store: s, relist: make(chan relist, 1), progress: make(chan struct{}, 1),
+		failures: &burst{what: "failed heartbeats", warning: true, window: time.Minute}}
 }
 
+// run lists and watches etcd until ctx ends, through one etcd client at a
+// time: when a session with a client ends for a reason that a new client
+// mends (etcd refused its auth token, or the client has had no answer for a
+// while), run closes it, makes a new one, and resumes from the revision
+// applied. The etcd client refreshes an expired token only for the request
+// that found it, and only within that request's time-out; under load a
+// login (bcrypt) takes longer than a heartbeat, and the client would keep
+// its dead token for ever.
 func (w *watcher) run(ctx context.Context) {
-	client, err := w.connect(ctx)
-	if err != nil {
-		return // stopped before etcd answered
+	var rev int64 // applied up to; 0 to list
+	for {
+		client, err := w.connect(ctx)
+		if err != nil {
+			return // stopped before etcd answered
+		}
+		why := w.session(ctx, client, &rev)
+		client.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		log.Warningf("%v: making a new etcd client for %s, resuming from revision %d", why, w.prefix, rev+1)
 	}
-	defer client.Close()
-	w.heard.Store(time.Now().UnixNano())
+}
+
+// session lists (when rev is 0) and watches through client, with a
+// heartbeat beside, until ctx ends or client has to be replaced; it returns
+// why. It keeps *rev at the revision the store has applied.
+func (w *watcher) session(ctx context.Context, client *clientv3.Client, rev *int64) error {
+	ctx, replace := context.WithCancelCause(ctx)
+	defer replace(nil)
 	beating := make(chan struct{})
 	go func() {
 		defer close(beating)
-		w.heartbeat(ctx, client)
+		w.heartbeat(ctx, client, replace)
 	}()
 	defer func() { <-beating }() // before the client closes
 
-	var rev int64 // applied up to; 0 to list
 	listed := false
 	wait := newRetry()
 	for {
-		if rev == 0 {
+		if *rev == 0 {
 			if listed && !sleep(ctx, rand.N(relistJitter)) {
-				return
+				return context.Cause(ctx)
 			}
-			if rev, err = w.list(ctx, client); err != nil {
+			var err error
+			if *rev, err = w.list(ctx, client); err != nil {
+				if refused := authRefused(err); refused != nil {
+					return refused
+				}
 				log.Errorf("%v; retrying", err)
 				if !wait.sleep(ctx) {
-					return
+					return context.Cause(ctx)
 				}
 				continue
 			}
 			listed = true
 			wait.reset()
 		}
-		from := rev
-		rev, err = w.watch(ctx, client, rev)
+		from := *rev
+		var err error
+		*rev, err = w.watch(ctx, client, *rev)
 		if ctx.Err() != nil {
-			return
+			return context.Cause(ctx)
 		}
 		var again relist
 		switch {
 		case errors.As(err, &again):
 			log.Errorf("%v: listing %s again", err, w.prefix)
 			relistsTotal.WithLabelValues(w.prefix, again.reason).Inc()
-			rev = 0
+			*rev = 0
 			continue
 		case errors.Is(err, rpctypes.ErrCompacted):
 			log.Warningf("watch of %s: %v; listing again", w.prefix, err)
 			relistsTotal.WithLabelValues(w.prefix, relistCompacted).Inc()
-			rev = 0
+			*rev = 0
 			continue
+		case authRefused(err) != nil:
+			return fmt.Errorf("watch of %s: %w", w.prefix, authRefused(err))
 		}
-		if rev > from {
+		if *rev > from {
 			wait.reset() // the watch worked for a while: this is a new failure
 		}
 		watchRestartsTotal.Inc()
-		log.Warningf("watch of %s ended: %v; resuming from revision %d", w.prefix, err, rev+1)
+		log.Warningf("watch of %s ended: %v; resuming from revision %d", w.prefix, err, *rev+1)
 		if !wait.sleep(ctx) {
-			return
+			return context.Cause(ctx)
 		}
 	}
 }
@@ -134,6 +166,9 @@ func (w *watcher) connect(ctx context.Context) (*clientv3.Client, error) {
 		client, err := clientv3.New(cfg)
 		if err == nil {
 			return client, nil
+		}
+		if errors.Is(err, context.DeadlineExceeded) && cfg.Username != "" {
+			err = fmt.Errorf("logging in as %s: no answer within %v", cfg.Username, cfg.DialTimeout)
 		}
 		log.Errorf("connecting to etcd at %v: %v; retrying", cfg.Endpoints, err)
 		if !wait.sleep(ctx) {
@@ -195,13 +230,13 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			if !ok {
 				return rev, errors.New("watch channel closed")
 			}
-			w.heard.Store(time.Now().UnixNano())
 			if err := resp.Err(); err != nil {
 				if resp.CompactRevision != 0 {
 					err = fmt.Errorf("etcd compacted its history up to revision %d: %w", resp.CompactRevision, err)
 				}
-				return rev, err
+				return rev, err // not word from etcd: a refused token or a lost leader leaves the answers as stale as they were
 			}
+			w.heard.Store(time.Now().UnixNano())
 			if resp.IsProgressNotify() {
 				rev = max(rev, resp.Header.Revision)
 				w.store.progressed(rev)
@@ -219,6 +254,8 @@ func (w *watcher) watch(ctx context.Context, client *clientv3.Client, rev int64)
 			if time.Since(opened) > progressGrace {
 				client.RequestProgress(wctx)
 			}
+		case <-ctx.Done():
+			return rev, ctx.Err()
 		case again := <-w.relist:
 			if w.store.stillList(again.list) { // else a list since has answered it
 				return rev, again

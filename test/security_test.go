@@ -177,7 +177,7 @@ func TestMutualTLS(t *testing.T) {
 // client logged in as root.
 func enableAuth(t *testing.T, etcd *etcdServer, password, rootPassword string) *clientv3.Client {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute) // bcrypt, slow under -race on a busy machine
 	defer cancel()
 	steps := []func() error{
 		func() error { _, err := etcd.client.RoleAdd(ctx, "bluegreen-read"); return err },
@@ -196,7 +196,7 @@ func enableAuth(t *testing.T, etcd *etcdServer, password, rootPassword string) *
 			t.Fatal(err)
 		}
 	}
-	root, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.endpoint}, Username: "root", Password: rootPassword, DialTimeout: 5 * time.Second})
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{etcd.endpoint}, Username: "root", Password: rootPassword, DialTimeout: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
