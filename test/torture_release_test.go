@@ -1,0 +1,241 @@
+package test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluegreen-dns/bluegreen/schema"
+)
+
+// releaseShape is a whole release of app.example.org drawn from the seed:
+// its plan, when the new colour's sites start failing and pass again, and
+// whether someone pauses or aborts it, and when.
+type releaseShape struct {
+	steps     []int
+	bake      time.Duration
+	interval  time.Duration
+	limit     int
+	failAt    time.Duration // from the start; 0 for never
+	healAt    time.Duration // from the start; 0 for never
+	control   string        // "", "pause" or "abort"
+	controlAt time.Duration
+}
+
+func (s releaseShape) String() string {
+	out := fmt.Sprintf("release steps %v bake %v interval %v failure_limit %d", s.steps, s.bake, s.interval, s.limit)
+	if s.failAt > 0 {
+		out += fmt.Sprintf(", sites fail at %v", s.failAt)
+	}
+	if s.healAt > 0 {
+		out += fmt.Sprintf(", pass again at %v", s.healAt)
+	}
+	if s.control != "" {
+		out += fmt.Sprintf(", %s at %v", s.control, s.controlAt)
+	}
+	return out
+}
+
+func drawShape(r *rand.Rand, failing bool) releaseShape {
+	s := releaseShape{
+		steps:    [][]int{{100}, {50, 100}, {20, 100}, {10, 50, 100}}[r.IntN(4)],
+		bake:     time.Duration(1+r.IntN(2)) * time.Second,
+		interval: time.Duration(250*(1+r.IntN(2))) * time.Millisecond,
+		limit:    1 + r.IntN(3),
+	}
+	length := time.Duration(len(s.steps))*s.bake + time.Second
+	if failing {
+		s.failAt = time.Duration(1 + r.Int64N(int64(length)))
+		if r.IntN(2) == 0 {
+			s.healAt = s.failAt + time.Duration(300+r.IntN(1500))*time.Millisecond
+		}
+	}
+	switch r.IntN(6) {
+	case 0:
+		s.control, s.controlAt = "pause", time.Duration(1+r.Int64N(int64(length)))
+	case 1:
+		s.control, s.controlAt = "abort", time.Duration(1+r.Int64N(int64(length)))
+	}
+	return s
+}
+
+// plan is the shape's plan file, releasing app.example.org to to.
+func (s releaseShape) plan(to schema.Colour, port string) string {
+	steps := fmt.Sprint(s.steps)
+	return fmt.Sprintf("names: [app.example.org]\nto: %s\nreason: torture\nsteps: [%s]\nbake: %v\nanalysis:\n  interval: %v\n  smoke: true\n  failure_limit: %d\n%s",
+		to, strings.ReplaceAll(steps[1:len(steps)-1], " ", ", "), s.bake, s.interval, s.limit, smokeYAML(port))
+}
+
+func drawRelease(r *rand.Rand) op {
+	s := drawShape(r, false)
+	return op{desc: s.String(), run: func(w *world) error { return w.release(s) }}
+}
+
+func drawFailingRelease(r *rand.Rand) op {
+	s := drawShape(r, true)
+	return op{desc: s.String(), run: func(w *world) error { return w.release(s) }}
+}
+
+// cleanApp leaves app.example.org with no canary share, as a release
+// starts from, and returns the colour it answers.
+func (w *world) cleanApp() (schema.Colour, error) {
+	m, err := w.model()
+	if err != nil {
+		return 0, err
+	}
+	if m["app.example.org"].share > 0 {
+		if _, err := w.command([]string{"app.example.org"}, "set", "app.example.org", "--canary", "0"); err != nil {
+			return 0, err
+		}
+	}
+	return m["app.example.org"].colour, nil
+}
+
+// release runs the shape's release in the test's process, with the new
+// colour's sites failing and someone pausing or aborting it as drawn; then
+// checks I2, and that the name ends wholly on one colour: the new one on
+// exit 0, else the old one.
+func (w *world) release(s releaseShape) error {
+	from, err := w.cleanApp()
+	if err != nil {
+		return err
+	}
+	to := from.Other()
+	plan := writePlan(w.t, s.plan(to, w.port))
+	stop := w.scheduleFailures(s, lookupName("app.example.org").addrs(to))
+	defer stop()
+	controlled := w.scheduleControl(s)
+	res := w.bgctl("release", "-f", plan, "--lease-ttl", "3s")
+	if err := controlled(); err != nil {
+		return err
+	}
+	if err := releaseHonest(res.stdout.String(), res.code); err != nil {
+		return fmt.Errorf("%v\n%s", err, res)
+	}
+	end := from
+	if res.code == 0 {
+		end = to
+	}
+	if err := w.everyoneOn("app.example.org", end); err != nil {
+		return fmt.Errorf("release exit %d: %v\n%s", res.code, err, res)
+	}
+	return nil
+}
+
+// addrs are the addresses of colour c.
+func (n tortureName) addrs(c schema.Colour) []string {
+	if c == schema.Blue {
+		return n.blue
+	}
+	return n.green
+}
+
+// scheduleFailures makes the sites at addrs fail at s.failAt and pass at
+// s.healAt; the stop it returns cancels what has not happened and leaves
+// them passing.
+func (w *world) scheduleFailures(s releaseShape, addrs []string) (stop func()) {
+	var mu sync.Mutex
+	stopped := false
+	set := func(failing bool) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			for _, a := range addrs {
+				w.sites[a].failing.Store(failing)
+			}
+		}
+	}
+	var timers []*time.Timer
+	if s.failAt > 0 {
+		timers = append(timers, time.AfterFunc(s.failAt, func() { set(true) }))
+	}
+	if s.healAt > 0 {
+		timers = append(timers, time.AfterFunc(s.healAt, func() { set(false) }))
+	}
+	return func() {
+		for _, t := range timers {
+			t.Stop()
+		}
+		set(false)
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+	}
+}
+
+// scheduleControl pauses (and resumes) or aborts the release at
+// s.controlAt; the func it returns waits for that to be done and says
+// what went wrong with it.
+func (w *world) scheduleControl(s releaseShape) (wait func() error) {
+	if s.control == "" {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	timer := time.AfterFunc(s.controlAt, func() { done <- w.control(s.control) })
+	return func() error {
+		if timer.Stop() {
+			return nil // the release ended before the moment came
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(30 * time.Second):
+			return fmt.Errorf("bgctl %s app.example.org did not return within 30s", s.control)
+		}
+	}
+}
+
+// control runs abort, or pause then resume, against the release; finding
+// no release running is no error: it may have ended.
+func (w *world) control(action string) error {
+	actions := []string{action}
+	if action == "pause" {
+		actions = append(actions, "resume")
+	}
+	for _, a := range actions {
+		res := w.bgctl(a, "app.example.org")
+		if res.code != 0 && !strings.Contains(res.stderr.String(), "no release of app.example.org is running") {
+			return fmt.Errorf("bgctl %s app.example.org: %s", a, res)
+		}
+	}
+	return nil
+}
+
+func drawKilledRelease(r *rand.Rand) op {
+	return op{desc: "release steps [50, 100] bake 5s as a process, killed at step 1", run: func(w *world) error {
+		return w.killedRelease()
+	}}
+}
+
+// killedRelease starts a release as a process of its own, kills it once
+// its first step is in etcd, and checks I4: the step goes with its lease,
+// and every client network gets the old colour back.
+func (w *world) killedRelease() error {
+	from, err := w.cleanApp()
+	if err != nil {
+		return err
+	}
+	s := releaseShape{steps: []int{50, 100}, bake: 5 * time.Second, interval: time.Second, limit: 1}
+	p := startBgctl(w.t, w.etcd.endpoint, w.bgctlArgs("release", "-f", writePlan(w.t, s.plan(from.Other(), w.port)), "--lease-ttl", "2s")...)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		m, err := w.model()
+		if err == nil && m["app.example.org"].trial {
+			break
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("the release ended before its first step was seen: exit %d\n%s", p.code, p)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("no step of the release in etcd within 20s\n%s", p)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	p.cmd.Process.Kill()
+	p.wait(w.t, 10*time.Second)
+	return w.leaseEnds("app.example.org", from, 10*time.Second)
+}
