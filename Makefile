@@ -1,7 +1,7 @@
 # bluegreen: see README.md, section Development.
 GO ?= go
 
-.PHONY: build image test fuzz bench run clean
+.PHONY: build image test torture fuzz bench run clean
 
 # The binaries: CoreDNS with every in-tree plugin plus bluegreen, and bgctl;
 # static (no cgo), as CoreDNS releases are, so that they run on any Linux
@@ -40,6 +40,17 @@ test:
 	$(GO) vet . ./schema ./ctl ./cmd/bgctl
 	$(GO) test -race -count=1 . ./schema
 	cd test && $(GO) vet ./... && $(GO) test -race -count=1 ./...
+
+# The seeded torture test (test/torture_test.go) for TORTURE_TIME, seed
+# after seed, with every op; make test runs a short run of it. SEED=N
+# replays the seed a failure printed; STEPS=N sets the steps per seed.
+TORTURE_TIME ?= 2m
+SEED ?= 0
+STEPS ?= 0
+TORTURE_TIMEOUT ?= 60m
+torture:
+	cd test && $(GO) test -race -count=1 -v -run '^TestTorture$$' -timeout $(TORTURE_TIMEOUT) \
+		-torture.time $(TORTURE_TIME) -torture.seed $(SEED) -torture.steps $(STEPS) .
 
 # Each fuzz target for FUZZTIME, beyond the seed corpora in testdata/fuzz
 # that make test runs.

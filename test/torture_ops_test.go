@@ -289,8 +289,9 @@ func drawStray(r *rand.Rand) op {
 }
 
 func drawOutage(r *rand.Rand) op {
-	d := []time.Duration{500 * time.Millisecond, 2 * time.Second, 6 * time.Second}[r.IntN(3)]
-	return op{desc: fmt.Sprintf("stop etcd for %v, start it again", d), run: func(w *world) error {
+	d := []time.Duration{500 * time.Millisecond, 2 * time.Second, 6 * time.Second, 35 * time.Second}[r.IntN(4)]
+	name := drawName(r)
+	return op{desc: fmt.Sprintf("stop etcd for %v, start it again, switch %s", d, name), run: func(w *world) error {
 		before, err := w.model()
 		if err != nil {
 			return err
@@ -301,11 +302,37 @@ func drawOutage(r *rand.Rand) op {
 			return err
 		}
 		w.etcd.start(w.t)
-		if err := w.converge(10 * time.Second); err != nil {
-			return fmt.Errorf("I3: once etcd is back: %v", err)
-		}
-		return nil
+		return w.afterOutage(name)
 	}}
+}
+
+// afterOutage checks I3 once etcd is back: within a few seconds every
+// server says its answers are fresh again, and answers a flip made then.
+func (w *world) afterOutage(name string) error {
+	if err := w.converge(10 * time.Second); err != nil {
+		return fmt.Errorf("I3: once etcd is back: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for _, server := range w.servers {
+		for stale(server, name) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("I3: %s still says its answers for %s are stale 10s after etcd came back", server, name)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	m, err := w.model()
+	if err != nil {
+		return err
+	}
+	to := m[name].colour.Other()
+	if _, err := w.command([]string{name}, "switch", name, "--to", to.String()); err != nil {
+		return err
+	}
+	if err := w.everyoneOn(name, to); err != nil {
+		return fmt.Errorf("I3: a flip made once etcd is back: %v", err)
+	}
+	return nil
 }
 
 // duringOutage checks I3 while etcd is down for d: the servers answer as

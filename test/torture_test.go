@@ -3,6 +3,7 @@ package test
 import (
 	"flag"
 	"fmt"
+	"log"
 	"math/rand/v2"
 	"os"
 	"strconv"
@@ -76,19 +77,21 @@ func TestTorture(t *testing.T) {
 	seed, d, steps := tortureConfig(t)
 	switch {
 	case seed != 0: // a replay: every op, as make torture draws them
-		runSeed(t, seed, orDefault(steps, 40), nil)
+		runSeed(t, seed, orDefault(steps, 40), nil, new(int))
 	case d == 0: // the short run of make test: a seed of the day
 		day := uint64(time.Now().UTC().Year()*10000 + int(time.Now().UTC().YearDay()))
-		runSeed(t, day, orDefault(steps, shortSteps), pending)
+		runSeed(t, day, orDefault(steps, shortSteps), pending, new(int))
 	default:
-		start, total, seeds := time.Now(), 0, 0
+		start, total, seeds, failed := time.Now(), 0, 0, 0
 		for time.Since(start) < d {
 			seed := rand.Uint64()>>1 + 1
 			n := 0
-			t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { n = runSeed(t, seed, orDefault(steps, 40), nil) })
+			if !t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runSeed(t, seed, orDefault(steps, 40), nil, &n) }) {
+				failed++
+			}
 			total, seeds = total+n, seeds+1
 		}
-		t.Logf("%d seeds, %d steps in %v", seeds, total, time.Since(start).Round(time.Second))
+		t.Logf("%d seeds (%d failed), %d steps in %v", seeds, failed, total, time.Since(start).Round(time.Second))
 	}
 }
 
@@ -101,18 +104,20 @@ func orDefault(n, def int) int {
 }
 
 // runSeed builds a world and runs steps ops drawn from seed, leaving out
-// the kinds in skip; it returns how many steps ran. On a broken promise it
-// fails with the seed and every step so far.
-func runSeed(t *testing.T, seed uint64, steps int, skip map[string]string) int {
+// the kinds in skip, counting in ran the steps it ran. On a broken promise
+// it fails with the seed, every step so far, and the servers' last log
+// lines.
+func runSeed(t *testing.T, seed uint64, steps int, skip map[string]string, ran *int) {
 	r := rand.New(rand.NewPCG(seed, 0x70e7))
 	auth := r.IntN(2) == 0
 	start := time.Now()
+	logs := quietLog(t)
 	w := newWorld(t, auth, 2+r.IntN(2))
 	var done []string
 	fail := func(step int, err error) {
 		t.Helper()
-		t.Fatalf("seed %d (auth %v, %d servers), step %d: %v\nsteps:\n%s\nreplay: make torture SEED=%d",
-			seed, auth, len(w.servers), step, err, strings.Join(done, "\n"), seed)
+		t.Fatalf("seed %d (auth %v, %d servers), step %d: %v\nsteps:\n%s\nlast log lines:\n%s\nreplay: make torture SEED=%d",
+			seed, auth, len(w.servers), step, err, strings.Join(done, "\n"), tail(logs.String(), 30), seed)
 	}
 	if err := w.converge(10 * time.Second); err != nil {
 		fail(0, fmt.Errorf("the names not served: %v", err))
@@ -120,6 +125,7 @@ func runSeed(t *testing.T, seed uint64, steps int, skip map[string]string) int {
 	for i := 1; i <= steps; i++ {
 		o := drawOp(r, skip)
 		done = append(done, fmt.Sprintf("%3d. %s: %s", i, o.kind, o.desc))
+		*ran = i
 		if err := o.run(w); err != nil {
 			fail(i, err)
 		}
@@ -131,5 +137,19 @@ func runSeed(t *testing.T, seed uint64, steps int, skip map[string]string) int {
 		}
 	}
 	t.Logf("seed %d (auth %v, %d servers): %d steps in %v", seed, auth, len(w.servers), steps, time.Since(start).Round(time.Millisecond))
-	return steps
+}
+
+// quietLog keeps what CoreDNS logs during the test in a buffer, for a
+// failure to show, rather than on stderr: hundreds of lines a seed.
+func quietLog(t *testing.T) *syncBuffer {
+	b := &syncBuffer{}
+	log.SetOutput(b)
+	t.Cleanup(func() { log.SetOutput(os.Stderr) })
+	return b
+}
+
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
 }
