@@ -93,8 +93,11 @@ func (w *world) put(key, value string, opts ...clientv3.OpOption) {
 	}
 }
 
-// bgctlArgs are the global flags every bgctl the test runs gets.
+// bgctlArgs are the global flags every bgctl the test runs gets: with
+// authentication, etcd checks the password with bcrypt, which takes more
+// than the 2s default on a busy machine with the race detector.
 func (w *world) bgctlArgs(args ...string) []string {
+	args = append(args, "--dial-timeout", "10s", "--command-timeout", "10s")
 	if w.auth {
 		args = append(args, "--user", "root:"+tortureRootPW)
 	}
