@@ -29,7 +29,7 @@ active colour. Refused while the idle colour has no target.`,
 		}
 		e := newEdit(n)
 		e.put(schema.FieldCanary, args[1])
-		return c.apply(ctx, rev, e)
+		return c.applyAndSay(ctx, rev, e)
 	},
 }
 
@@ -62,8 +62,19 @@ Needs a canary share above 0, and no trial in place.`,
 		e := newEdit(n)
 		e.put(schema.FieldActive, v.active.Other().String())
 		e.put(schema.FieldCanary, itoa(100-v.canary))
-		return c.apply(ctx, rev, e)
+		return c.applyAndSay(ctx, rev, e)
 	},
+}
+
+// applyAndSay applies an edit of a name, as apply does, and says how many
+// client networks it moved and where they all are.
+func (c *cli) applyAndSay(ctx context.Context, rev int64, e *edit) error {
+	before, after := e.name.view(c.opts.maxTTL), c.after(e).view(c.opts.maxTTL)
+	if err := c.apply(ctx, rev, e); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.io.Stdout, "%s: %s\n", e.name.name, movement(before, after, ""))
+	return nil
 }
 
 // readOne reads one name, which must be managed.

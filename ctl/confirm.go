@@ -15,7 +15,9 @@ var confirmCommand = &command{
 	short: "Make names' trial flips permanent",
 	long: `Makes each NAME's trial colour its active colour and deletes the trial key, in one transaction
 for all names, conditional on what bgctl read. A ttl lowered for the trial goes back to the
-name's own.`,
+name's own. What the trial answered stays: a trial that put every client network on its colour
+(a switch --confirm-within of a name split by a canary) deletes the canary key too, and a
+trial with a canary share of its own leaves it in the canary key.`,
 	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o); maxTTLFlag(fs, o) },
 	run: func(ctx context.Context, c *cli, args []string) error {
 		given, err := names(args, "names to confirm")
@@ -41,6 +43,12 @@ name's own.`,
 			e := newEdit(ns[n])
 			e.put(schema.FieldActive, v.trial.Colour.String())
 			e.del(schema.FieldTrial)
+			switch t := v.trial; {
+			case t.HasCanary && t.Canary == 0:
+				e.del(schema.FieldCanary)
+			case t.HasCanary:
+				e.put(schema.FieldCanary, itoa(t.Canary))
+			}
 			e.effective()
 			if err := c.check(e); err != nil {
 				return err
@@ -52,7 +60,7 @@ name's own.`,
 			return err
 		}
 		for _, e := range edits {
-			v := e.name.view(c.opts.maxTTL)
+			v, after := e.name.view(c.opts.maxTTL), c.after(e).view(c.opts.maxTTL)
 			fmt.Fprintf(c.io.Stdout, "%s: %s confirmed, no longer a trial (revision %d)", e.name.name, v.trial.Colour, at)
 			switch ttl, known := v.answeredTTLWithoutTrial(); {
 			case v.trial.HasTTL && known:
@@ -60,7 +68,7 @@ name's own.`,
 			case v.trial.HasTTL:
 				fmt.Fprintf(c.io.Stdout, "; ttl %d -> the Corefile's", v.trial.TTL)
 			}
-			fmt.Fprintln(c.io.Stdout)
+			fmt.Fprintf(c.io.Stdout, "; %s\n", movement(v, after, ""))
 		}
 		return nil
 	},

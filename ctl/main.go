@@ -64,6 +64,7 @@ type options struct {
 	yes                             bool
 	file                            string
 	dryRun                          bool
+	keepCanary                      bool
 	leaseTTL                        time.Duration
 }
 

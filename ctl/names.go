@@ -244,6 +244,71 @@ func (v view) answers() schema.Colour {
 	return v.active
 }
 
+// split is the canary share in effect: the share of client networks the
+// plugin sends to the colour other than the one answered, from the trial
+// when it says one, else from the canary key, which the plugin ignores
+// while that colour has no target.
+func (v view) split() int {
+	switch {
+	case !v.serving() || !v.targets[v.answers().Other()].Set():
+		return 0
+	case v.trial != nil && v.trial.HasCanary:
+		return int(v.trial.Canary)
+	}
+	if _, ignored := v.ignored[schema.FieldCanary]; ignored {
+		return 0
+	}
+	return int(v.canary)
+}
+
+// share is the percentage of client networks the plugin answers col, as
+// resolve makes it of these keys: checks aside, which may fail a name over.
+func (v view) share(col schema.Colour) int {
+	switch {
+	case !v.serving():
+		return 0
+	case col == v.answers():
+		return 100 - v.split()
+	}
+	return v.split()
+}
+
+// where says which colour the plugin answers which share of client
+// networks: "100 % on blue", "90 % on green, 10 % on blue".
+func (v view) where() string {
+	if !v.serving() {
+		return "not served"
+	}
+	a := v.answers()
+	s := fmt.Sprintf("%d %% on %s", v.share(a), a)
+	if o := v.share(a.Other()); o > 0 {
+		s += fmt.Sprintf(", %d %% on %s", o, a.Other())
+	}
+	return s
+}
+
+// moved is the percentage of client networks answered another colour after
+// than before. The plugin gives each network a fixed slot and answers green
+// below a cut (canary.go in the plugin), so the networks that move are those
+// between the two cuts: the change in green's share.
+func moved(before, after view) int {
+	d := after.share(schema.Green) - before.share(schema.Green)
+	return max(d, -d)
+}
+
+// movement says how many client networks moved, and where they all are now:
+// "10 % of client networks moved (NOTE): 100 % on blue".
+func movement(before, after view, note string) string {
+	s := "no client network moved"
+	if m := moved(before, after); m > 0 {
+		s = fmt.Sprintf("%d %% of client networks moved", m)
+	}
+	if note != "" {
+		s += " (" + note + ")"
+	}
+	return s + ": " + after.where()
+}
+
 // answeredTTL is the TTL answered, and whether it is known: without a ttl
 // key it is the Corefile's, which only the servers know.
 func (v view) answeredTTL() (uint32, bool) {

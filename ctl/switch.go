@@ -15,17 +15,24 @@ import (
 )
 
 var switchCommand = &command{
-	name: "switch", args: "NAME... --to blue|green [--reason TEXT] [--dns ADDR,...] [--confirm-within DURATION [--lower-ttl SECONDS]]",
+	name: "switch", args: "NAME... --to blue|green [--keep-canary] [--reason TEXT] [--dns ADDR,...] [--confirm-within DURATION [--lower-ttl SECONDS]]",
 	short: "Flip names to a colour, in one transaction, optionally as a trial that reverts by itself",
 	long: `Flips every NAME to the colour --to in one etcd transaction, conditional on what bgctl read: if
 anyone changes one of the names in between, nothing is written and bgctl says so. A colour
 without a target is refused. Prints when the old colour's answers are gone from caches: one
 TTL after the flip.
 
+Every client network ends on the colour --to: a canary split is ended in the same
+transaction (the canary key is deleted), also when --to is the active colour already. With
+--keep-canary the canary key stays, and so does the split, around the new active colour.
+bgctl prints the share of client networks that moved and where they all are.
+
 With --confirm-within 10m the flip is a trial: the trial key is put on an etcd lease of that
-length, and the plugin answers the trial's colour while the lease lives. bgctl confirm NAME
-makes it permanent; unconfirmed, etcd drops the lease when it runs out and every CoreDNS goes
-back to the old colour by itself. bgctl rollback NAME ends the trial at once.
+length, and the plugin answers the trial's colour while the lease lives, to every client
+network (the trial says canary=0; the canary key is left as it is). bgctl confirm NAME makes
+it permanent, and deletes the canary key; unconfirmed, etcd drops the lease when it runs out
+and every CoreDNS goes back to the old colour, and the old split, by itself. bgctl rollback
+NAME ends the trial at once.
 
 With --lower-ttl 5 (and --confirm-within) the flip waits for a lower TTL: the name's ttl is
 set to 5 first (on the lease too), bgctl waits until answers with the old TTL have expired from
@@ -50,29 +57,49 @@ long each took.`,
 		if err != nil {
 			return err
 		}
-		return c.flip(ctx, ns, func(string, view) schema.Colour { return to })
+		return c.flip(ctx, ns, func(*name, view) (aim, error) { return aim{to, c.opts.keepCanary}, nil })
 	},
 }
 
 var rollbackCommand = &command{
-	name: "rollback", args: "NAME... [--reason TEXT] [--dns ADDR,...] [--confirm-within DURATION [--lower-ttl SECONDS]]",
+	name: "rollback", args: "NAME... [--keep-canary] [--reason TEXT] [--dns ADDR,...] [--confirm-within DURATION [--lower-ttl SECONDS]]",
 	short: "Flip names back to the colour they answered before their last switch",
-	long: `Ends a name's trial, back to its active colour; a name without a trial is flipped to its other
-colour. Takes the same flags as switch, and works the same way: one transaction for all names,
-conditional on what bgctl read.`,
+	long: `Ends a name's trial, back to its active colour and the split of its canary key, if any.
+
+A name split by a canary, without a trial, goes back to the colour every client had before
+the split began (Argo's "stable" colour), and every client network ends on it: the canary key
+is deleted in the same transaction, unless --keep-canary. After bgctl canary NAME 10 that is
+the active colour; after bgctl canary NAME 10 and bgctl promote NAME, the colour that was
+active before the promote. bgctl works it out from its history of the name; when the history
+cannot tell (the canary key was written with etcdctl, or the history is gone), rollback
+refuses and names the choice: bgctl switch NAME --to blue, or --to green.
+
+A name with neither is flipped to its other colour. Takes the same flags as switch, and works
+the same way: one transaction for all names, conditional on what bgctl read.`,
 	flags: flipFlags,
 	run: func(ctx context.Context, c *cli, args []string) error {
 		ns, err := names(args, "names to roll back")
 		if err != nil {
 			return err
 		}
-		return c.flip(ctx, ns, func(_ string, v view) schema.Colour {
-			if v.trial != nil {
-				return v.active
+		return c.flip(ctx, ns, func(n *name, v view) (aim, error) {
+			switch {
+			case v.trial != nil:
+				return aim{v.active, true}, nil
+			case v.split() > 0:
+				stable, err := c.stableColour(ctx, n, v)
+				return aim{stable, c.opts.keepCanary}, err
 			}
-			return v.answers().Other()
+			return aim{v.answers().Other(), c.opts.keepCanary}, nil
 		})
 	},
+}
+
+// An aim is where a flip takes a name: to a colour, and whether the canary
+// key stays, and with it the split.
+type aim struct {
+	to        schema.Colour
+	keepSplit bool
 }
 
 func flipFlags(fs *pflag.FlagSet, o *options) {
@@ -81,6 +108,7 @@ func flipFlags(fs *pflag.FlagSet, o *options) {
 	fs.DurationVar(&o.confirmWithin, "confirm-within", 0, "make the flip a trial that reverts by itself unless bgctl confirm runs within this long (10m, 1h)")
 	fs.IntVar(&o.lowerTTL, "lower-ttl", 0, "with --confirm-within: lower the ttl to this many seconds, wait for the old TTL to pass, then flip")
 	maxTTLFlag(fs, o)
+	fs.BoolVar(&o.keepCanary, "keep-canary", false, "keep the canary key, and with it the split around the new colour; by default every client network ends on it")
 }
 
 func reasonFlag(fs *pflag.FlagSet, o *options) {
@@ -102,12 +130,15 @@ type flip struct {
 	knownTTL bool   // fromTTL is the name's, not the plugin's default
 	trial    bool   // the flip is a trial
 	hadTrial bool   // the name was on a trial, which the flip ends or replaces
+	clear    bool   // the flip ends the canary split: deletes the key, or holds it at 0 in the trial
+	// The name as the plugin answers it before and after the flip.
+	before, after view
 }
 
 // flip switches every name to the colour pick chooses from what etcd holds
 // of it, in one transaction; as a trial with --confirm-within, after a
 // lowered TTL has taken over with --lower-ttl.
-func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) schema.Colour) error {
+func (c *cli) flip(ctx context.Context, names []string, pick func(*name, view) (aim, error)) error {
 	o := c.opts
 	servers, err := o.servers()
 	if err != nil {
@@ -141,33 +172,40 @@ func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) 
 		}
 		// Again, as the names are now, to the colours chosen before: a
 		// lowered ttl is on a trial of the colour answered.
-		chosen := map[string]schema.Colour{}
+		chosen := map[string]aim{}
 		for _, f := range flips {
-			chosen[f.name] = f.to
+			chosen[f.name] = aim{f.to, !f.clear}
 		}
-		if flips, err = c.plan(ctx, ns, servers, func(n string, _ view) schema.Colour { return chosen[n] }); err != nil {
+		if flips, err = c.plan(ctx, ns, servers, func(n *name, _ view) (aim, error) { return chosen[n.name], nil }); err != nil {
 			return c.revoke(lease, err)
 		}
 	}
 	var edits []*edit
-	for _, f := range flips {
+	for i, f := range flips {
 		e := newEdit(ns[f.name])
 		switch {
 		case f.trial:
-			e.put(schema.FieldTrial, c.trialValue(f.to, trialUntil))
+			e.put(schema.FieldTrial, c.trialValue(f.to, trialUntil, f.clear))
 			e.lease = lease
 		default:
 			e.put(schema.FieldActive, f.to.String())
 			if f.hadTrial {
 				e.del(schema.FieldTrial)
 			}
+			if f.clear {
+				e.del(schema.FieldCanary)
+			}
 		}
-		if e.effective() {
+		flips[i].after = c.after(e).view(o.maxTTL)
+		switch {
+		case e.effective():
 			if err := c.check(e); err != nil {
 				return c.revoke(lease, err)
 			}
 			edits = append(edits, e)
-		} else {
+		case f.before.split() > 0:
+			fmt.Fprintf(c.io.Stdout, "%s already answers %s, and --keep-canary keeps canary %d: %s\n", f.name, f.to, f.before.split(), f.before.where())
+		default:
 			fmt.Fprintf(c.io.Stdout, "%s already answers %s\n", f.name, f.to)
 		}
 	}
@@ -191,7 +229,7 @@ func (c *cli) flip(ctx context.Context, names []string, pick func(string, view) 
 // plan works out each name's flip, and refuses any the plugin would not
 // answer (a name not served, a colour without a target) and a --lower-ttl
 // that is not lower. The servers, if any, say the Corefile's ttl.
-func (c *cli) plan(ctx context.Context, ns map[string]*name, servers []string, pick func(string, view) schema.Colour) ([]flip, error) {
+func (c *cli) plan(ctx context.Context, ns map[string]*name, servers []string, pick func(*name, view) (aim, error)) ([]flip, error) {
 	var flips []flip
 	for _, n := range slices.Sorted(maps.Keys(ns)) {
 		v := ns[n].view(c.opts.maxTTL)
@@ -202,16 +240,22 @@ func (c *cli) plan(ctx context.Context, ns map[string]*name, servers []string, p
 			}
 			return nil, fmt.Errorf("%s is not served (%s): there is no colour to flip from; bgctl set %s --active COLOUR first", n, why, n)
 		}
-		to := pick(n, v)
+		a, err := pick(ns[n], v)
+		if err != nil {
+			return nil, err
+		}
+		to := a.to
 		if !v.targets[to].Set() {
 			return nil, fmt.Errorf("%s: %s has no target (%s is not set, or not a target the plugin takes): nothing was written", n, to, schema.Key(c.globals.prefix, n, to.String()))
 		}
-		f := flip{name: n, from: v.answers(), to: to, hadTrial: v.trial != nil}
+		_, hasCanary := ns[n].value(schema.FieldCanary)
+		f := flip{name: n, from: v.answers(), to: to, hadTrial: v.trial != nil, clear: hasCanary && !a.keepSplit, before: v}
 		f.fromTTL, f.knownTTL = v.answeredTTL()
 		if !f.knownTTL && len(servers) > 0 {
 			f.fromTTL, f.knownTTL = servedTTL(ctx, servers, n, f.fromTTL)
 		}
-		f.trial = c.opts.confirmWithin > 0 && v.active != to
+		// A trial of the active colour is one still, when it ends a split.
+		f.trial = c.opts.confirmWithin > 0 && (v.active != to || (f.clear && v.split() > 0))
 		if lower := c.opts.lowerTTL; f.trial && lower > 0 && uint32(lower) > f.fromTTL {
 			return nil, usagef("--lower-ttl %d is above %s's TTL of %d s: it would raise it", lower, n, f.fromTTL)
 		}
@@ -220,9 +264,10 @@ func (c *cli) plan(ctx context.Context, ns map[string]*name, servers []string, p
 	return flips, nil
 }
 
-// trialValue is the trial key's value for a trial of colour c until then.
-func (c *cli) trialValue(col schema.Colour, until time.Time) string {
-	t := schema.Trial{Colour: col, Until: until}
+// trialValue is the trial key's value for a trial of colour c until then;
+// with noSplit, the plugin answers it to every client network while it lives.
+func (c *cli) trialValue(col schema.Colour, until time.Time, noSplit bool) string {
+	t := schema.Trial{Colour: col, Until: until, HasCanary: noSplit}
 	if c.opts.lowerTTL > 0 {
 		t.TTL, t.HasTTL = uint32(c.opts.lowerTTL), true
 	}
@@ -266,7 +311,7 @@ func (c *cli) startTrial(ctx context.Context, ns map[string]*name, rev int64, fl
 	for _, f := range flips {
 		if f.trial {
 			e := newEdit(ns[f.name])
-			e.put(schema.FieldTrial, c.trialValue(f.from, until))
+			e.put(schema.FieldTrial, c.trialValue(f.from, until, false))
 			e.lease = lr.ID
 			if err := c.check(e); err != nil {
 				return nil, 0, 0, time.Time{}, c.revoke(lr.ID, err)
@@ -341,19 +386,37 @@ func (c *cli) revoke(lease clientv3.LeaseID, err error) error {
 
 func (c *cli) printFlip(f flip, at int64, now, trialUntil time.Time) {
 	w := c.io.Stdout
+	var note string
+	switch canary := f.before.canary; {
+	case f.clear && f.trial && canary > 0:
+		note = fmt.Sprintf("canary %d held at 0 during the trial", canary)
+	case f.clear && canary > 0:
+		note = fmt.Sprintf("canary %d cleared", canary)
+	case f.clear:
+		note = "canary key deleted"
+	case !f.hadTrial && f.after.split() > 0:
+		note = fmt.Sprintf("canary %d kept", f.after.split())
+	}
+	moves := movement(f.before, f.after, note)
 	switch {
 	case f.trial:
-		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d): bgctl confirm %s keeps it, else %s comes back by itself by then\n",
-			f.name, f.from, f.to, clock(trialUntil), at, f.name, f.from)
+		fmt.Fprintf(w, "%s: %s -> %s on trial until %s (revision %d), %s; bgctl confirm %s keeps it, else by then it goes back by itself to %s\n",
+			f.name, f.from, f.to, clock(trialUntil), at, moves, f.name, f.before.where())
 	case f.hadTrial && f.from != f.to:
-		fmt.Fprintf(w, "%s: trial of %s ended, back to %s (revision %d)\n", f.name, f.from, f.to, at)
+		fmt.Fprintf(w, "%s: trial of %s ended, back to %s (revision %d), %s\n", f.name, f.from, f.to, at, moves)
 	case f.hadTrial:
-		fmt.Fprintf(w, "%s: %s kept, no longer a trial (revision %d)\n", f.name, f.to, at)
+		fmt.Fprintf(w, "%s: %s kept, no longer a trial (revision %d), %s\n", f.name, f.to, at, moves)
 	case f.from != f.to:
-		fmt.Fprintf(w, "%s: %s -> %s (revision %d)\n", f.name, f.from, f.to, at)
+		fmt.Fprintf(w, "%s: %s -> %s (revision %d), %s\n", f.name, f.from, f.to, at, moves)
+	default:
+		fmt.Fprintf(w, "%s: %s (revision %d), %s\n", f.name, f.to, at, moves)
 	}
-	if f.from == f.to {
+	if moved(f.before, f.after) == 0 {
 		return
+	}
+	drained := f.to.Other() // the colour whose share fell
+	if f.after.share(f.to) < f.before.share(f.to) {
+		drained = f.to
 	}
 	ttl, note := f.fromTTL, ""
 	if f.trial && c.opts.lowerTTL > 0 {
@@ -362,7 +425,7 @@ func (c *cli) printFlip(f flip, at int64, now, trialUntil time.Time) {
 	if !f.knownTTL {
 		note = " if the Corefile's ttl is the default (the name has no ttl key; with --dns, bgctl asks the servers)"
 	}
-	fmt.Fprintf(w, "%s drained from caches by %s, TTL %d s%s\n", f.from, clock(now.Add(time.Duration(ttl)*time.Second)), ttl, note)
+	fmt.Fprintf(w, "%s drained from caches by %s, TTL %d s%s\n", drained, clock(now.Add(time.Duration(ttl)*time.Second)), ttl, note)
 	if f.trial && time.Duration(ttl)*time.Second > c.opts.confirmWithin {
 		fmt.Fprintf(c.io.Stderr, "Warning: %s's trial (%v) is shorter than its TTL (%d s): clients that get %s keep it for up to %d s after a revert\n", f.name, c.opts.confirmWithin, ttl, f.to, ttl)
 	}

@@ -40,7 +40,7 @@ was changed outside bgctl since (etcdctl, say): history does not know what to pu
 		if err != nil {
 			return err
 		}
-		return c.apply(ctx, rev, e)
+		return c.applyAndSay(ctx, rev, e)
 	},
 }
 

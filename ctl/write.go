@@ -113,6 +113,17 @@ func (c *cli) commit(ctx context.Context, read int64, reason string, edits []*ed
 // a whole must be one the plugin serves as asked (an active colour with a
 // target, a canary with an idle colour to send clients to).
 func (c *cli) check(e *edit) error {
+	v := c.after(e).view(c.opts.maxTTL)
+	for _, f := range slices.Sorted(maps.Keys(e.changes)) {
+		if why, bad := v.ignored[f]; bad && e.changes[f] != nil {
+			return fmt.Errorf("%s: the plugin would ignore %s: %s; nothing was written", e.name.name, schema.Quote(schema.Key(c.globals.prefix, e.name.name, f)+" = "+redactValue(f, *e.changes[f])), why)
+		}
+	}
+	return nil
+}
+
+// after is the name as etcd holds it once the edit is written.
+func (c *cli) after(e *edit) *name {
 	after := &name{name: e.name.name, keys: maps.Clone(e.name.keys)}
 	for f, to := range e.changes {
 		if to == nil {
@@ -125,11 +136,5 @@ func (c *cli) check(e *edit) error {
 		}
 		after.keys[f] = kv
 	}
-	v := after.view(c.opts.maxTTL)
-	for _, f := range slices.Sorted(maps.Keys(e.changes)) {
-		if why, bad := v.ignored[f]; bad && e.changes[f] != nil {
-			return fmt.Errorf("%s: the plugin would ignore %s: %s; nothing was written", e.name.name, schema.Quote(schema.Key(c.globals.prefix, e.name.name, f)+" = "+redactValue(f, *e.changes[f])), why)
-		}
-	}
-	return nil
+	return after
 }
