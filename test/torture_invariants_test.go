@@ -250,8 +250,9 @@ func majorityOf(s seen) (schema.Colour, bool) {
 	return schema.Green, true
 }
 
-// historyKept checks I5's "nothing unasked": a bgctl write never deletes
-// the history it keeps (up to 100 entries a name).
+// historyCount is how many history entries etcd holds for name, -1 when
+// it cannot say: I5 wants a bgctl write never to delete what it keeps
+// (up to 100 entries a name).
 func (w *world) historyCount(name string) int {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()

@@ -41,6 +41,7 @@ var opKinds = []opKind{
 	{"release", 3, drawRelease},
 	{"release-failing", 3, drawFailingRelease},
 	{"release-killed", 1, drawKilledRelease},
+	{"release-etcd-outage", 2, drawOutageRelease},
 	{"etcd-restart", 1, drawOutage},
 	{"compact", 1, drawCompact},
 	{"stray", 1, drawStray},

@@ -3,11 +3,13 @@ package test
 import (
 	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/bluegreen-dns/bluegreen/schema"
+	"github.com/bluegreen-dns/bluegreen/test/devetcd"
 )
 
 // releaseShape is a whole release of app.example.org drawn from the seed:
@@ -22,6 +24,8 @@ type releaseShape struct {
 	healAt    time.Duration // from the start; 0 for never
 	control   string        // "", "pause" or "abort"
 	controlAt time.Duration
+	outageAt  time.Duration // when etcd stops, from the start; 0 for never
+	outageFor time.Duration // and for how long
 }
 
 func (s releaseShape) String() string {
@@ -34,6 +38,9 @@ func (s releaseShape) String() string {
 	}
 	if s.control != "" {
 		out += fmt.Sprintf(", %s at %v", s.control, s.controlAt)
+	}
+	if s.outageAt > 0 {
+		out += fmt.Sprintf(", etcd down at %v for %v", s.outageAt, s.outageFor)
 	}
 	return out
 }
@@ -78,6 +85,13 @@ func drawFailingRelease(r *rand.Rand) op {
 	return op{desc: s.String(), run: func(w *world) error { return w.release(s) }}
 }
 
+func drawOutageRelease(r *rand.Rand) op {
+	s := drawShape(r, r.IntN(2) == 0)
+	s.outageAt = time.Duration(1 + r.Int64N(int64(time.Duration(len(s.steps))*s.bake+time.Second)))
+	s.outageFor = time.Duration(1+r.IntN(6)) * time.Second
+	return op{desc: s.String(), run: func(w *world) error { return w.release(s) }}
+}
+
 // cleanApp leaves app.example.org with no canary share, as a release
 // starts from, and returns the colour it answers.
 func (w *world) cleanApp() (schema.Colour, error) {
@@ -107,21 +121,89 @@ func (w *world) release(s releaseShape) error {
 	stop := w.scheduleFailures(s, lookupName("app.example.org").addrs(to))
 	defer stop()
 	controlled := w.scheduleControl(s)
+	restarted := w.scheduleOutage(s)
 	res := w.bgctl("release", "-f", plan, "--lease-ttl", "3s")
+	if err := restarted(); err != nil {
+		return err
+	}
 	if err := controlled(); err != nil {
 		return err
 	}
 	if err := releaseHonest(res.stdout.String(), res.code); err != nil {
 		return fmt.Errorf("%v\n%s", err, res)
 	}
+	if err := w.closingTrue(res.stdout.String()); err != nil {
+		return fmt.Errorf("%v\n%s", err, res)
+	}
 	end := from
 	if res.code == 0 {
 		end = to
+	}
+	if res.code != 0 && s.outageAt > 0 { // the release may not have reached etcd to end its step: the lease ends it
+		if err := w.leaseEnds("app.example.org", from, 15*time.Second); err != nil {
+			return fmt.Errorf("release exit %d: %v\n%s", res.code, err, res)
+		}
 	}
 	if err := w.everyoneOn("app.example.org", end); err != nil {
 		return fmt.Errorf("release exit %d: %v\n%s", res.code, err, res)
 	}
 	return nil
+}
+
+var closingClaim = regexp.MustCompile(`(?:done|rolled back|stopped before)[^\n]*app\.example\.org answers (blue|green)`)
+
+// closingTrue checks I6 on a release's closing line: the colour it says
+// app.example.org answers is what every server answers every network.
+func (w *world) closingTrue(out string) error {
+	m := closingClaim.FindStringSubmatch(out)
+	if m == nil {
+		return nil
+	}
+	c, _ := schema.ParseColour(m[1])
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		got := w.askAll()
+		var diffs []string
+		for _, server := range w.servers {
+			if d := (want{colour: c}).matches(got[server]["app.example.org"]); d != "" {
+				diffs = append(diffs, server+": "+d)
+			}
+		}
+		if len(diffs) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("I6: the release says app.example.org answers %s; 5s later %s", c, strings.Join(diffs, "; "))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// scheduleOutage stops etcd at s.outageAt for s.outageFor; the func it
+// returns waits until etcd runs again and says what went wrong.
+func (w *world) scheduleOutage(s releaseShape) (wait func() error) {
+	if s.outageAt == 0 {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	timer := time.AfterFunc(s.outageAt, func() {
+		w.etcd.Etcd.Close()
+		time.Sleep(s.outageFor) // the outage's length, drawn from the seed
+		e, err := devetcd.StartConfig(devetcd.Config("default", w.etcd.dir, w.etcd.addr, w.etcd.peer))
+		w.etcd.Etcd = e
+		done <- err
+	})
+	return func() error {
+		if timer.Stop() {
+			return nil // the release ended before the moment came
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(s.outageFor + 30*time.Second):
+			return fmt.Errorf("etcd not started again within %v", s.outageFor+30*time.Second)
+		}
+	}
 }
 
 // addrs are the addresses of colour c.

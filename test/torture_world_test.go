@@ -218,7 +218,7 @@ func stale(server, name string) bool {
 	return err == nil && strings.Contains(strings.Join(answers(m), " "), "stale")
 }
 
-// tortureName finds a name's addresses.
+// lookupName finds a name's addresses.
 func lookupName(name string) tortureName {
 	for _, n := range tortureNames {
 		if n.name == name {
