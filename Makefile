@@ -43,14 +43,16 @@ test:
 
 # The seeded torture test (test/torture_test.go) for TORTURE_TIME, seed
 # after seed, with every op; make test runs a short run of it. SEED=N
-# replays the seed a failure printed; STEPS=N sets the steps per seed.
+# replays the seed a failure printed; STEPS=N sets the steps per seed, and
+# OPS=release,etcd-restart draws only those kinds of op.
 TORTURE_TIME ?= 2m
 SEED ?= 0
 STEPS ?= 0
+OPS ?=
 TORTURE_TIMEOUT ?= 60m
 torture:
 	cd test && $(GO) test -race -count=1 -v -run '^TestTorture$$' -timeout $(TORTURE_TIMEOUT) \
-		-torture.time $(TORTURE_TIME) -torture.seed $(SEED) -torture.steps $(STEPS) .
+		-torture.time $(TORTURE_TIME) -torture.seed $(SEED) -torture.steps $(STEPS) -torture.ops "$(OPS)" .
 
 # Each fuzz target for FUZZTIME, beyond the seed corpora in testdata/fuzz
 # that make test runs.

@@ -35,6 +35,7 @@ var (
 	tortureSeed  = flag.Uint64("torture.seed", 0, "replay this seed (also TORTURE_SEED); 0 draws new ones")
 	tortureTime  = flag.Duration("torture.time", 0, "run seed after seed for this long (also TORTURE_TIME); 0 for the short run")
 	tortureSteps = flag.Int("torture.steps", 0, "steps per seed (also TORTURE_STEPS); 0 for the default")
+	tortureOps   = flag.String("torture.ops", "", "draw only these kinds of op, comma-separated (also TORTURE_OPS); empty for all")
 )
 
 // shortSteps is the short run's length: it must stay well under a minute
@@ -76,9 +77,10 @@ func tortureConfig(t *testing.T) (seed uint64, d time.Duration, steps int) {
 
 func TestTorture(t *testing.T) {
 	seed, d, steps := tortureConfig(t)
+	skip := onlyOps(t)
 	switch {
 	case seed != 0: // a replay: every op, as make torture draws them
-		runSeed(t, seed, orDefault(steps, 40), nil, new(int))
+		runSeed(t, seed, orDefault(steps, 40), skip, new(int))
 	case d == 0: // the short run of make test: a seed of the day
 		day := uint64(time.Now().UTC().Year()*10000 + int(time.Now().UTC().YearDay()))
 		runSeed(t, day, orDefault(steps, shortSteps), pending, new(int))
@@ -87,13 +89,35 @@ func TestTorture(t *testing.T) {
 		for time.Since(start) < d {
 			seed := rand.Uint64()>>1 + 1
 			n := 0
-			if !t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runSeed(t, seed, orDefault(steps, 40), nil, &n) }) {
+			if !t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) { runSeed(t, seed, orDefault(steps, 40), skip, &n) }) {
 				failed++
 			}
 			total, seeds = total+n, seeds+1
 		}
 		t.Logf("%d seeds (%d failed), %d steps in %v", seeds, failed, total, time.Since(start).Round(time.Second))
 	}
+}
+
+// onlyOps is the kinds of op -torture.ops leaves out, nil without it.
+func onlyOps(t *testing.T) map[string]string {
+	list := *tortureOps
+	if list == "" {
+		list = os.Getenv("TORTURE_OPS")
+	}
+	if list == "" {
+		return nil
+	}
+	skip := map[string]string{}
+	for _, k := range opKinds {
+		skip[k.kind] = "not in -torture.ops"
+	}
+	for _, kind := range strings.Split(list, ",") {
+		if _, ok := skip[kind]; !ok {
+			t.Fatalf("-torture.ops: no op %q", kind)
+		}
+		delete(skip, kind)
+	}
+	return skip
 }
 
 // orDefault is n, or def when n is 0.
@@ -117,8 +141,8 @@ func runSeed(t *testing.T, seed uint64, steps int, skip map[string]string, ran *
 	var done []string
 	fail := func(step int, err error) {
 		t.Helper()
-		t.Fatalf("seed %d (auth %v, %d servers), step %d: %v\nsteps:\n%s\nlast log lines:\n%s\nreplay: make torture SEED=%d",
-			seed, auth, len(w.servers), step, err, strings.Join(done, "\n"), tail(logs.String(), 30), seed)
+		t.Fatalf("seed %d (auth %v, %d servers), step %d: %v\nsteps:\n%s\nlast log lines:\n%s\nreplay: %s",
+			seed, auth, len(w.servers), step, err, strings.Join(done, "\n"), tail(logs.String(), 30), replay(seed, steps, skip))
 	}
 	if err := w.converge(10 * time.Second); err != nil {
 		fail(0, fmt.Errorf("the names not served: %v", err))
@@ -138,6 +162,21 @@ func runSeed(t *testing.T, seed uint64, steps int, skip map[string]string, ran *
 		}
 	}
 	t.Logf("seed %d (auth %v, %d servers): %d steps in %v", seed, auth, len(w.servers), steps, time.Since(start).Round(time.Millisecond))
+}
+
+// replay is the command that draws the same steps again.
+func replay(seed uint64, steps int, skip map[string]string) string {
+	cmd := fmt.Sprintf("make torture SEED=%d STEPS=%d", seed, steps)
+	if len(skip) == 0 {
+		return cmd
+	}
+	var kinds []string
+	for _, k := range opKinds {
+		if _, ok := skip[k.kind]; !ok {
+			kinds = append(kinds, k.kind)
+		}
+	}
+	return cmd + " OPS=" + strings.Join(kinds, ",")
 }
 
 // quietLog keeps what CoreDNS logs during the test in a buffer, for a
