@@ -227,6 +227,9 @@ func (w *world) statusAgrees() error {
 		if c, sure := wt.majority(); sure && s.Answers != c.String() {
 			return fmt.Errorf("I6: bgctl status says %s answers %s; etcd says %s", s.Name, s.Answers, wt)
 		}
+		if wt.share > 50-shareSlack && wt.share < 50+shareSlack {
+			continue // which colour most of 100 networks get is the hash's to say
+		}
 		for _, sv := range s.Servers {
 			g := got[sv.Server][s.Name]
 			if c, sure := majorityOf(g); sure && sv.Answers != c.String() {

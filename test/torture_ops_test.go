@@ -115,7 +115,11 @@ func drawSwitch(r *rand.Rand) op {
 	}}
 }
 
-var flipLine = regexp.MustCompile(`: (blue|green) -> (blue|green) \(revision`)
+// flipLine is the line a switch or rollback prints for a name it flipped:
+// "app.example.org: blue -> green (revision 7)", or since switch says
+// where clients went, "app.example.org: green (revision 7), 15 % of
+// client networks moved".
+var flipLine = regexp.MustCompile(`: (?:(?:blue|green) -> )?(blue|green) \(revision`)
 
 func drawRollback(r *rand.Rand) op {
 	name := drawName(r)
@@ -128,7 +132,7 @@ func drawRollback(r *rand.Rand) op {
 		if m == nil {
 			return fmt.Errorf("I6: rollback printed no \"FROM -> TO\": %s", res)
 		}
-		to, _ := schema.ParseColour(m[2])
+		to, _ := schema.ParseColour(m[1])
 		return w.everyoneOn(name, to)
 	}}
 }
