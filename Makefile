@@ -34,8 +34,9 @@ image: build
 # Every test, with the race detector. The root module's tests are the
 # unit tests of the plugin and of its key schema; test/ is its own module
 # with the server-level tests against a real embedded etcd, bgctl's among
-# them. cmd/coredns is left to make build, so that the tests compile only
-# what they use.
+# them, and a short run of the torture test (12 steps of a seed of the day,
+# without the ops listed as pending in test/torture_test.go). cmd/coredns
+# is left to make build, so that the tests compile only what they use.
 test:
 	$(GO) vet . ./schema ./ctl ./cmd/bgctl
 	$(GO) test -race -count=1 . ./schema
