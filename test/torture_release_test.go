@@ -255,7 +255,7 @@ func (w *world) scheduleControl(s releaseShape) (wait func() error) {
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
-	timer := time.AfterFunc(s.controlAt, func() { done <- w.control(s.control) })
+	timer := time.AfterFunc(s.controlAt, func() { done <- w.control(s.control, s.outageAt > 0) })
 	return func() error {
 		if timer.Stop() {
 			return nil // the release ended before the moment came
@@ -270,15 +270,18 @@ func (w *world) scheduleControl(s releaseShape) (wait func() error) {
 }
 
 // control runs abort, or pause then resume, against the release; finding
-// no release running is no error: it may have ended.
-func (w *world) control(action string) error {
+// no release running is no error: it may have ended; nor is finding no
+// etcd while it is down.
+func (w *world) control(action string, outage bool) error {
 	actions := []string{action}
 	if action == "pause" {
 		actions = append(actions, "resume")
 	}
 	for _, a := range actions {
 		res := w.bgctl(a, "app.example.org")
-		if res.code != 0 && !strings.Contains(res.stderr.String(), "no release of app.example.org is running") {
+		gone := strings.Contains(res.stderr.String(), "no release of app.example.org is running")
+		down := outage && strings.Contains(res.stderr.String(), "Error: etcd at ")
+		if res.code != 0 && !gone && !down {
 			return fmt.Errorf("bgctl %s app.example.org: %s", a, res)
 		}
 	}
