@@ -53,7 +53,9 @@ func (w want) majority() (schema.Colour, bool) {
 func (w *world) model() (map[string]want, error) {
 	out := map[string]want{}
 	for _, n := range tortureNames {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		// Once etcd is back from an outage, the client's reconnection
+		// backoff can take some seconds.
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		resp, err := w.client.Get(ctx, "/bluegreen/"+n.name+"/", clientv3.WithPrefix())
 		cancel()
 		if err != nil {
@@ -257,7 +259,7 @@ func majorityOf(s seen) (schema.Colour, bool) {
 // it cannot say: I5 wants a bgctl write never to delete what it keeps
 // (up to 100 entries a name).
 func (w *world) historyCount(name string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := w.client.Get(ctx, "/bluegreen-history/"+name+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 	if err != nil {

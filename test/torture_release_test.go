@@ -280,7 +280,7 @@ func (w *world) control(action string, outage bool) error {
 	for _, a := range actions {
 		res := w.bgctl(a, "app.example.org")
 		gone := strings.Contains(res.stderr.String(), "no release of app.example.org is running")
-		down := outage && strings.Contains(res.stderr.String(), "Error: etcd at ")
+		down := outage && strings.Contains(res.stderr.String(), "etcd at ")
 		if res.code != 0 && !gone && !down {
 			return fmt.Errorf("bgctl %s app.example.org: %s", a, res)
 		}
