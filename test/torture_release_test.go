@@ -185,14 +185,20 @@ func (w *world) scheduleOutage(s releaseShape) (wait func() error) {
 	if s.outageAt == 0 {
 		return func() error { return nil }
 	}
-	done := make(chan error, 1)
-	timer := time.AfterFunc(s.outageAt, func() {
+	return at(s.outageAt, s.outageFor+30*time.Second, "etcd started again", func() error {
 		w.etcd.Etcd.Close()
 		time.Sleep(s.outageFor) // the outage's length, drawn from the seed
 		e, err := devetcd.StartConfig(devetcd.Config("default", w.etcd.dir, w.etcd.addr, w.etcd.peer))
 		w.etcd.Etcd = e
-		done <- err
+		return err
 	})
+}
+
+// at runs do after d, unless the func it returns is called first; that
+// func waits up to within for do to be done and returns its error.
+func at(d, within time.Duration, what string, do func() error) (wait func() error) {
+	done := make(chan error, 1)
+	timer := time.AfterFunc(d, func() { done <- do() })
 	return func() error {
 		if timer.Stop() {
 			return nil // the release ended before the moment came
@@ -200,8 +206,8 @@ func (w *world) scheduleOutage(s releaseShape) (wait func() error) {
 		select {
 		case err := <-done:
 			return err
-		case <-time.After(s.outageFor + 30*time.Second):
-			return fmt.Errorf("etcd not started again within %v", s.outageFor+30*time.Second)
+		case <-time.After(within):
+			return fmt.Errorf("%s: not done within %v", what, within)
 		}
 	}
 }
@@ -254,19 +260,9 @@ func (w *world) scheduleControl(s releaseShape) (wait func() error) {
 	if s.control == "" {
 		return func() error { return nil }
 	}
-	done := make(chan error, 1)
-	timer := time.AfterFunc(s.controlAt, func() { done <- w.control(s.control, s.outageAt > 0) })
-	return func() error {
-		if timer.Stop() {
-			return nil // the release ended before the moment came
-		}
-		select {
-		case err := <-done:
-			return err
-		case <-time.After(30 * time.Second):
-			return fmt.Errorf("bgctl %s app.example.org did not return within 30s", s.control)
-		}
-	}
+	return at(s.controlAt, 30*time.Second, "bgctl "+s.control+" app.example.org", func() error {
+		return w.control(s.control, s.outageAt > 0)
+	})
 }
 
 // control runs abort, or pause then resume, against the release; finding
