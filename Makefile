@@ -1,7 +1,7 @@
 # bluegreen: see README.md, section Development.
 GO ?= go
 
-.PHONY: build image test fuzz bench run clean
+.PHONY: build image test torture fuzz bench run clean
 
 # The binaries: CoreDNS with every in-tree plugin plus bluegreen, and bgctl;
 # static (no cgo), as CoreDNS releases are, so that they run on any Linux
@@ -34,14 +34,28 @@ image: build
 # Every test, with the race detector. The root module's tests are the
 # unit tests of the plugin and of its key schema; test/ is its own module
 # with the server-level tests against a real embedded etcd, bgctl's among
-# them. cmd/coredns is left to make build, so that the tests compile only
-# what they use.
+# them, and a short run of the torture test (12 steps of a seed of the day,
+# without the ops listed as pending in test/torture_test.go). cmd/coredns
+# is left to make build, so that the tests compile only what they use.
 # The timeouts are generous for a busy 2-core machine; a test stuck
 # beyond them fails with every goroutine's stack instead of holding CI.
 test:
 	$(GO) vet . ./schema ./ctl ./cmd/bgctl
-	$(GO) test -race -count=1 -timeout 10m . ./schema
+	$(GO) test -race -count=1 -timeout 10m . ./schema ./ctl
 	cd test && $(GO) vet ./... && $(GO) test -race -count=1 -timeout 20m ./...
+
+# The seeded torture test (test/torture_test.go) for TORTURE_TIME, seed
+# after seed, with every op; make test runs a short run of it. SEED=N
+# replays the seed a failure printed; STEPS=N sets the steps per seed, and
+# OPS=release,etcd-restart draws only those kinds of op.
+TORTURE_TIME ?= 2m
+SEED ?= 0
+STEPS ?= 0
+OPS ?=
+TORTURE_TIMEOUT ?= 60m
+torture:
+	cd test && $(GO) test -race -count=1 -v -run '^TestTorture$$' -timeout $(TORTURE_TIMEOUT) \
+		-torture.time $(TORTURE_TIME) -torture.seed $(SEED) -torture.steps $(STEPS) -torture.ops "$(OPS)" .
 
 # Each fuzz target for FUZZTIME, beyond the seed corpora in testdata/fuzz
 # that make test runs.
