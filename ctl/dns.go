@@ -120,6 +120,18 @@ func ask(ctx context.Context, server, name string) served {
 	return s
 }
 
+// most is the colour the server answers most client networks with: the
+// one it answers, unless a canary above 50 %, not paused, sends most to
+// the other.
+func (s served) most() string {
+	share, err := schema.ParseCanary(s.Canary)
+	col, cerr := schema.ParseColour(s.Answers)
+	if err != nil || cerr != nil || share <= 50 || s.CanaryPaused != "" {
+		return s.Answers
+	}
+	return col.Other().String()
+}
+
 // servedTTL is the largest TTL the servers say they answer name with, or
 // otherwise, false.
 func servedTTL(ctx context.Context, servers []string, name string, otherwise uint32) (uint32, bool) {

@@ -277,6 +277,15 @@ func (v view) share(col schema.Colour) int {
 	return v.split()
 }
 
+// most is the colour the plugin answers most client networks with: the
+// one answered, unless a canary above 50 % sends most to the other.
+func (v view) most() schema.Colour {
+	if a := v.answers(); v.share(a.Other()) <= v.share(a) {
+		return a
+	}
+	return v.answers().Other()
+}
+
 // where says which colour the plugin answers which share of client
 // networks: "100 % on blue", "90 % on green, 10 % on blue".
 func (v view) where() string {

@@ -84,6 +84,7 @@ func runStatus(ctx context.Context, c *cli, args []string) error {
 			var took []time.Duration
 			st.Servers, took = until(ctx, servers, n, c.opts.dnsTimeout, false, func(s served) bool { return s.Synced >= rev })
 			for i := range st.Servers {
+				st.Servers[i].Answers = st.Servers[i].most()
 				if s := &st.Servers[i]; took[i] < 0 && s.Error == "" {
 					s.Error = fmt.Sprintf("behind: synced to revision %d after %v, etcd is at %d", s.Synced, c.opts.dnsTimeout, rev)
 				}
@@ -118,7 +119,7 @@ func (c *cli) status(n *name) nameStatus {
 		*dst = redactValue(field, value)
 	}
 	if v.serving() {
-		st.Answers = v.answers().String()
+		st.Answers = v.most().String()
 	}
 	if len(st.Ignored) == 0 {
 		st.Ignored = nil

@@ -44,14 +44,7 @@ const shortSteps = 12
 
 // pending are the ops the short run leaves out, each for the defect of
 // issue 24 it finds until its fix is merged; make torture runs them all.
-var pending = map[string]string{
-	"canary":              "bgctl status says a name answers its active colour when a canary above 50 % sends most clients to the other",
-	"promote":             "bgctl status says a name answers its active colour when a canary above 50 % sends most clients to the other",
-	"release-failing":     "a release advances after a failed analysis, and exits 0 while failing",
-	"etcd-restart":        "with credentials, a server can stay on old answers after an etcd restart",
-	"release-etcd-outage": "etcd dying mid-release gets a false story",
-	"stray":               "stray keys in /bluegreen-history/ and /bluegreen-release/ lock bgctl out",
-}
+var pending = map[string]string{}
 
 // tortureConfig reads the flags, or the environment in their place.
 func tortureConfig(t *testing.T) (seed uint64, d time.Duration, steps int) {
