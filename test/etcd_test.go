@@ -48,12 +48,20 @@ func startEtcdAt(t *testing.T, addr string) *etcdServer {
 // start starts the server, again after stop: same data, same address.
 func (s *etcdServer) start(t *testing.T) {
 	t.Helper()
-	e, err := devetcd.StartConfig(devetcd.Config("default", s.dir, s.addr, s.peer))
+	e, err := devetcd.StartConfig(testConfig(devetcd.Config("default", s.dir, s.addr, s.peer)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s.Etcd, s.started = e, time.Now()
 	s.addr = e.Clients[0].Addr().String()
+}
+
+// testConfig is cfg as the tests run etcd: passwords hashed at bcrypt's
+// lowest cost, since at the default each login takes seconds under the
+// race detector on a busy machine, and auth tests log in often.
+func testConfig(cfg *embed.Config) *embed.Config {
+	cfg.BcryptCost = 4 // bcrypt.MinCost
+	return cfg
 }
 
 // stop stops the server, as an outage would.

@@ -99,7 +99,7 @@ func startTLSEtcd(t *testing.T, p pki, mtls bool) (string, *clientv3.Client) {
 	if mtls { // etcd asks for client certificates whenever it has a CA for them
 		cfg.ClientTLSInfo.TrustedCAFile, cfg.ClientTLSInfo.ClientCertAuth = p.ca, true
 	}
-	e, err := embed.StartEtcd(cfg)
+	e, err := embed.StartEtcd(testConfig(cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

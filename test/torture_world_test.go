@@ -11,7 +11,6 @@ import (
 
 	"github.com/bluegreen-dns/bluegreen/ctl"
 	"github.com/bluegreen-dns/bluegreen/schema"
-	"github.com/bluegreen-dns/bluegreen/test/devetcd"
 	"github.com/miekg/dns"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -66,7 +65,6 @@ func newWorld(t *testing.T, auth bool, servers int) *world {
 	w.client = w.etcd.client
 	options := "check_interval 100ms\n\t\tcheck_timeout 50ms\n\t\tcheck_rise 1"
 	if auth {
-		cheapPasswords(t, w.etcd)
 		w.client = enableAuth(t, w.etcd, tortureReadPW, tortureRootPW)
 		options += "\n\t\tcredentials coredns " + tortureReadPW
 	}
@@ -83,23 +81,6 @@ func newWorld(t *testing.T, auth bool, servers int) *world {
 	}
 	w.undoYes = strings.Contains(w.bgctl("undo", "--help").stdout.String(), "--yes")
 	return w
-}
-
-// cheapPasswords restarts etcd hashing passwords with bcrypt's lowest
-// cost: at the default, each login takes seconds under the race detector
-// on a busy machine, and every bgctl command logs in. A password keeps
-// the cost it was hashed with, so a later restart with the default
-// config changes nothing.
-func cheapPasswords(t *testing.T, s *etcdServer) {
-	t.Helper()
-	s.stop()
-	cfg := devetcd.Config("default", s.dir, s.addr, s.peer)
-	cfg.BcryptCost = 4 // bcrypt.MinCost
-	e, err := devetcd.StartConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Etcd, s.started = e, time.Now()
 }
 
 // put writes key=value as root, failing the test if etcd refuses.
