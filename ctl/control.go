@@ -57,7 +57,7 @@ until it has; if the release does not act within 10s (its bgctl is gone or stuck
 the release's lease, which takes its steps with it.`,
 	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o) },
 	run: func(ctx context.Context, c *cli, args []string) error {
-		return c.request(ctx, args, "abort", func(s *releaseState) bool { return s == nil })
+		return c.request(ctx, args, "abort", func(*releaseState) bool { return false })
 	},
 }
 
@@ -68,7 +68,7 @@ var pauseCommand = &command{
 analysis goes on (and still rolls back on failures). bgctl resume NAME goes on from there.`,
 	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o) },
 	run: func(ctx context.Context, c *cli, args []string) error {
-		return c.request(ctx, args, "pause", func(s *releaseState) bool { return s != nil && s.State == statePaused })
+		return c.request(ctx, args, "pause", func(s *releaseState) bool { return s.State == statePaused })
 	},
 }
 
@@ -78,7 +78,7 @@ var resumeCommand = &command{
 	flags: func(fs *pflag.FlagSet, o *options) { reasonFlag(fs, o) },
 	long:  `Asks the bgctl release running NAME, paused by bgctl pause, to go on with its bake.`,
 	run: func(ctx context.Context, c *cli, args []string) error {
-		return c.request(ctx, args, "resume", func(s *releaseState) bool { return s != nil && s.State != statePaused })
+		return c.request(ctx, args, "resume", func(s *releaseState) bool { return s.State != statePaused })
 	},
 }
 
@@ -87,8 +87,7 @@ var resumeCommand = &command{
 const requestWait = 10 * time.Second
 
 // request puts action for the release of the one name in args, and waits
-// until the release's state is done(state), nil once the state key is
-// gone.
+// until the release's state is done(state), or the release has ended.
 func (c *cli) request(ctx context.Context, args []string, action string, done func(*releaseState) bool) error {
 	ns, err := oneName(args)
 	if err != nil {
@@ -120,13 +119,15 @@ func (c *cli) request(ctx context.Context, args []string, action string, done fu
 		now, _, err := c.readState(ctx, n)
 		var gone *noReleaseError
 		switch {
-		case errors.As(err, &gone) && done(nil):
+		case errors.As(err, &gone):
+			// Ended: as asked, or on its own (a rollback, the last step)
+			// before it got to the request; its output says which.
 			fmt.Fprintf(c.io.Stdout, "the release of %s has ended\n", n)
 			return nil
 		case err == nil && done(now):
 			fmt.Fprintf(c.io.Stdout, "the release of %s is %s, at step %d of %d\n", n, now.State, now.Step, now.Steps)
 			return nil
-		case err != nil && !errors.As(err, &gone):
+		case err != nil:
 			return err
 		case time.Now().After(deadline) && action == "abort":
 			// Its bgctl is gone or stuck: end the release's lease here,
